@@ -1,0 +1,57 @@
+namespace Gatehouse.Broker;
+
+/// <summary>
+/// Broker limits and behaviour. Bound from the "Broker" configuration section; every limit is reported when hit
+/// (reason code to the client, a log line, a $SYS counter).
+/// </summary>
+public sealed class BrokerOptions
+{
+    /// <summary>Concurrent network connections; further ones get CONNACK 0x89/0x03 and are closed.</summary>
+    public int MaxConnections { get; set; } = 100_000;
+
+    /// <summary>Largest packet accepted from a client, fixed header included (0x95 beyond). Also announced in CONNACK.</summary>
+    public uint MaxPacketSize { get; set; } = 1024 * 1024;
+
+    /// <summary>Upper bound for the client's keep-alive; a v5 client asking for more (or 0) is told Server Keep Alive. 0 = no bound.</summary>
+    public ushort MaxKeepAliveSeconds { get; set; }
+
+    /// <summary>How long a new socket may take to send CONNECT.</summary>
+    public int ConnectTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>Unacknowledged inbound QoS 1/2 PUBLISHes a client may have open (our Receive Maximum); 0x93 beyond.</summary>
+    public ushort ReceiveMaximum { get; set; } = 1024;
+
+    /// <summary>Cap on outbound unacknowledged QoS 1/2 messages per session, on top of the client's Receive Maximum.</summary>
+    public int MaxInflightMessages { get; set; } = 1024;
+
+    /// <summary>Messages queued for a session beyond its in-flight window (offline, or window full); counted drops beyond.</summary>
+    public int MaxQueuedMessages { get; set; } = 10_000;
+
+    /// <summary>Payload bytes queued per session; counted drops beyond.</summary>
+    public long MaxQueuedBytes { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>Queue QoS 0 messages for sessions whose client is offline. Off by default (the spec makes it optional).</summary>
+    public bool QueueQoS0WhenOffline { get; set; }
+
+    public int MaxSubscriptionsPerSession { get; set; } = 10_000;
+
+    /// <summary>Longest topic name or filter in UTF-16 characters (0x90/0x8F beyond).</summary>
+    public int MaxTopicLength { get; set; } = 65_535;
+
+    public int MaxTopicLevels { get; set; } = 128;
+
+    /// <summary>Topic Alias Maximum announced to clients (aliases they may define towards us).</summary>
+    public ushort TopicAliasMaximum { get; set; } = 1024;
+
+    /// <summary>Most aliases the server assigns on its own towards one client (bounded by what the client allows).</summary>
+    public ushort OutboundTopicAliasMaximum { get; set; } = 256;
+
+    /// <summary>Upper bound on Session Expiry Interval, seconds. uint.MaxValue = sessions may never expire.</summary>
+    public uint MaxSessionExpiryInterval { get; set; } = uint.MaxValue;
+
+    /// <summary>Seconds between $SYS publications; 0 disables them.</summary>
+    public int SysIntervalSeconds { get; set; } = 10;
+
+    /// <summary>Response Information handed to clients that request it; the client id is appended.</summary>
+    public string ResponseInformationPrefix { get; set; } = "$response/";
+}
