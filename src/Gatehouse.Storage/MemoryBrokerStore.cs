@@ -1,7 +1,154 @@
+using Gatehouse.Protocol;
+
 namespace Gatehouse.Storage;
 
-/// <summary>Placeholder; the real in-memory store is being written with the broker core.</summary>
+/// <summary>
+/// The store behind <c>--storage memory</c>: keeps what a durable store would keep, in memory, so a broker restarted
+/// in the same process (tests) recovers exactly as it would from disk. Every submission completes at once.
+/// </summary>
 public sealed class MemoryBrokerStore : IBrokerStore
 {
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, SessionState> _sessions = new(StringComparer.Ordinal);
+    private readonly Dictionary<long, (ApplicationMessage Message, int References)> _messages = [];
+    private readonly Dictionary<string, ApplicationMessage> _retained = new(StringComparer.Ordinal);
+
+    public ValueTask<StoreSnapshot> LoadAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            var sessions = _sessions.Values.Select(s => new StoredSession(
+                s.Record,
+                [.. s.Subscriptions.Values],
+                [.. s.Deliveries.Values],
+                [.. s.IncomingQoS2])).ToList();
+            var messages = _messages.ToDictionary(m => m.Key, m => m.Value.Message);
+            return ValueTask.FromResult(new StoreSnapshot(sessions, messages, [.. _retained.Values]));
+        }
+    }
+
+    public ValueTask SaveSession(SessionRecord session)
+    {
+        lock (_lock)
+        {
+            if (_sessions.TryGetValue(session.ClientId, out var state)) state.Record = session;
+            else _sessions[session.ClientId] = new SessionState(session);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask DeleteSession(string clientId)
+    {
+        lock (_lock)
+        {
+            if (_sessions.Remove(clientId, out var state))
+            {
+                foreach (var messageId in state.Deliveries.Keys) Release(messageId);
+            }
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask SaveSubscription(string clientId, SubscriptionRecord subscription)
+    {
+        lock (_lock)
+        {
+            if (_sessions.TryGetValue(clientId, out var state)) state.Subscriptions[subscription.TopicFilter] = subscription;
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask DeleteSubscription(string clientId, string topicFilter)
+    {
+        lock (_lock)
+        {
+            if (_sessions.TryGetValue(clientId, out var state)) state.Subscriptions.Remove(topicFilter);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask Enqueue(ApplicationMessage message, IReadOnlyList<QueuedDeliveryRecord> deliveries)
+    {
+        lock (_lock)
+        {
+            foreach (var delivery in deliveries)
+            {
+                if (!_sessions.TryGetValue(delivery.ClientId, out var state)) continue;
+                if (!state.Deliveries.TryAdd(message.Id, new StoredDelivery(delivery, message.Id, 0, DeliveryState.Queued))) continue;
+                _messages[message.Id] = _messages.TryGetValue(message.Id, out var held)
+                    ? (held.Message, held.References + 1)
+                    : (message, 1);
+            }
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask UpdateDelivery(string clientId, long messageId, ushort packetId, DeliveryState state)
+    {
+        lock (_lock)
+        {
+            if (_sessions.TryGetValue(clientId, out var session) && session.Deliveries.TryGetValue(messageId, out var delivery))
+            {
+                session.Deliveries[messageId] = delivery with { PacketId = packetId, State = state };
+            }
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask RemoveDelivery(string clientId, long messageId)
+    {
+        lock (_lock)
+        {
+            if (_sessions.TryGetValue(clientId, out var session) && session.Deliveries.Remove(messageId)) Release(messageId);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask SaveRetained(ApplicationMessage message)
+    {
+        lock (_lock) _retained[message.Topic] = message;
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask DeleteRetained(string topic)
+    {
+        lock (_lock) _retained.Remove(topic);
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask AddIncomingQoS2(string clientId, ushort packetId)
+    {
+        lock (_lock)
+        {
+            if (_sessions.TryGetValue(clientId, out var state)) state.IncomingQoS2.Add(packetId);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask RemoveIncomingQoS2(string clientId, ushort packetId)
+    {
+        lock (_lock)
+        {
+            if (_sessions.TryGetValue(clientId, out var state)) state.IncomingQoS2.Remove(packetId);
+        }
+        return ValueTask.CompletedTask;
+    }
+
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private void Release(long messageId)
+    {
+        if (!_messages.TryGetValue(messageId, out var held)) return;
+        if (held.References <= 1) _messages.Remove(messageId);
+        else _messages[messageId] = (held.Message, held.References - 1);
+    }
+
+    private sealed class SessionState(SessionRecord record)
+    {
+        public SessionRecord Record { get; set; } = record;
+        public Dictionary<string, SubscriptionRecord> Subscriptions { get; } = new(StringComparer.Ordinal);
+        // Insertion-ordered by message id, which is the order the broker queued them.
+        public SortedDictionary<long, StoredDelivery> Deliveries { get; } = [];
+        public HashSet<ushort> IncomingQoS2 { get; } = [];
+    }
 }

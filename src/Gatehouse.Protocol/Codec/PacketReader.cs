@@ -18,6 +18,84 @@ public static class PacketReader
     /// </summary>
     public static bool TryRead(ref ReadOnlySequence<byte> buffer, ProtocolVersion? version, uint maximumPacketSize, out MqttPacket? packet)
     {
-        throw new NotImplementedException();
+        packet = null;
+        if (buffer.IsEmpty) return false;
+
+        var first = buffer.FirstSpan;
+        Span<byte> scratch = stackalloc byte[FixedHeader.MaxLength];
+        scoped ReadOnlySpan<byte> head = first;
+        if (first.Length < FixedHeader.MaxLength && !buffer.IsSingleSegment)
+        {
+            // The fixed header straddles segments: gather its (at most 5) bytes.
+            var count = (int)Math.Min(buffer.Length, FixedHeader.MaxLength);
+            buffer.Slice(0, count).CopyTo(scratch);
+            head = scratch[..count];
+        }
+        if (!FixedHeader.TryParse(head, version, maximumPacketSize, out var header)) return false;
+        if (buffer.Length < header.TotalLength) return false;
+
+        if (first.Length >= header.TotalLength)
+        {
+            // Fast path: the whole packet lies in one contiguous segment.
+            packet = Decode(first.Slice(header.HeaderLength, header.RemainingLength), header, version);
+        }
+        else
+        {
+            packet = DecodeMultiSegment(buffer.Slice(header.HeaderLength, header.RemainingLength), header, version);
+        }
+        buffer = buffer.Slice(header.TotalLength);
+        return true;
+    }
+
+    private static MqttPacket DecodeMultiSegment(ReadOnlySequence<byte> body, in FixedHeader header, ProtocolVersion? version)
+    {
+        var rented = ArrayPool<byte>.Shared.Rent(header.RemainingLength);
+        try
+        {
+            body.CopyTo(rented);
+            return Decode(rented.AsSpan(0, header.RemainingLength), header, version);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    private static MqttPacket Decode(ReadOnlySpan<byte> body, in FixedHeader header, ProtocolVersion? version)
+    {
+        var r = new MqttBinaryReader(body);
+        // Only CONNECT can arrive with version == null (checked by FixedHeader), and it carries its own version.
+        var v = version.GetValueOrDefault(ProtocolVersion.V500);
+        switch (header.Type)
+        {
+            case PacketType.Connect: return ConnectCodec.Decode(ref r);
+            case PacketType.ConnAck: return ConnAckCodec.Decode(ref r, v);
+            case PacketType.Publish: return PublishCodec.Decode(ref r, header.Flags, v);
+            case PacketType.PubAck:
+            case PacketType.PubRec:
+            case PacketType.PubRel:
+            case PacketType.PubComp: return PublishFlowCodec.Decode(ref r, header.Type, v);
+            case PacketType.Subscribe: return SubscribeCodec.Decode(ref r, v);
+            case PacketType.SubAck: return SubAckCodec.Decode(ref r, v);
+            case PacketType.Unsubscribe: return UnsubscribeCodec.Decode(ref r, v);
+            case PacketType.UnsubAck: return UnsubAckCodec.Decode(ref r, v);
+            case PacketType.PingReq:
+                RequireEmpty(ref r, header.Type);
+                return PingReqPacket.Instance;
+            case PacketType.PingResp:
+                RequireEmpty(ref r, header.Type);
+                return PingRespPacket.Instance;
+            case PacketType.Disconnect: return DisconnectCodec.DecodeDisconnect(ref r, v);
+            case PacketType.Auth: return DisconnectCodec.DecodeAuth(ref r);
+            default:
+                ThrowHelper.Malformed($"Reserved packet type {(int)header.Type}.");
+                return null!;
+        }
+    }
+
+    /// <summary>PINGREQ and PINGRESP have neither variable header nor payload (sections 3.12, 3.13).</summary>
+    private static void RequireEmpty(ref MqttBinaryReader r, PacketType type)
+    {
+        if (!r.End) ThrowHelper.Malformed($"{type} must have Remaining Length 0.");
     }
 }

@@ -1,0 +1,23 @@
+using Gatehouse.Broker.Diagnostics;
+using Gatehouse.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace Gatehouse.Broker;
+
+/// <summary>The services every broker component shares. One per broker instance; nothing here is global.</summary>
+public sealed class BrokerContext(BrokerOptions options, IBrokerStore store, TimeProvider time, ILoggerFactory loggerFactory)
+{
+    public BrokerOptions Options { get; } = options;
+    public IBrokerStore Store { get; } = store;
+    public TimeProvider Time { get; } = time;
+    public ILoggerFactory LoggerFactory { get; } = loggerFactory;
+    public BrokerMetrics Metrics { get; } = new();
+    public DateTimeOffset StartedAt { get; } = time.GetUtcNow();
+
+    public DateTimeOffset Now => Time.GetUtcNow();
+
+    private long _nextMessageId = time.GetUtcNow().ToUnixTimeMilliseconds() << 16;
+
+    /// <summary>Unique and increasing across restarts (seeded from the clock) so stored message ids never collide.</summary>
+    public long NextMessageId() => Interlocked.Increment(ref _nextMessageId);
+}

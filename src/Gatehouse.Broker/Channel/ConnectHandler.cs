@@ -1,0 +1,138 @@
+using Gatehouse.Broker.Diagnostics;
+using Gatehouse.Protocol;
+using Gatehouse.Protocol.Packets;
+using Microsoft.Extensions.Logging;
+
+namespace Gatehouse.Broker.Channel;
+
+/// <summary>CONNECT → CONNACK (sections 3.1 and 3.2): identity of the session, negotiated limits, session present.</summary>
+internal static class ConnectHandler
+{
+    public static async ValueTask HandleAsync(MqttChannel channel, ConnectPacket connect)
+    {
+        var context = channel.Context;
+        var options = context.Options;
+        var version = connect.ProtocolVersion;
+        channel.Version = version;
+        channel.DecodeVersion = version;
+        var v5 = version == ProtocolVersion.V500;
+
+        if (channel.Broker.IsShuttingDown)
+        {
+            Refuse(channel, ReasonCode.ServerUnavailable);
+            return;
+        }
+        if (BrokerMetrics.Read(ref context.Metrics.ClientsConnected) >= options.MaxConnections)
+        {
+            BrokerMetrics.Add(ref context.Metrics.ConnectionsRejectedLimit);
+            channel.Log.LogWarning("Connection limit {Limit} reached; refusing {Remote}", options.MaxConnections, channel.RemoteAddress);
+            Refuse(channel, ReasonCode.ServerBusy);
+            return;
+        }
+
+        var clientId = connect.ClientId;
+        var assigned = false;
+        if (clientId.Length == 0)
+        {
+            // 3.1.1: an empty id needs Clean Session 1 [MQTT-3.1.3-7], [MQTT-3.1.3-8]; 3.1 requires an id.
+            if (version == ProtocolVersion.V310 || (version == ProtocolVersion.V311 && !connect.CleanStart))
+            {
+                Refuse(channel, ReasonCode.ClientIdentifierNotValid);
+                return;
+            }
+            // [MQTT-3.1.3-6] the server assigns a unique id (returned to 5.0 clients, [MQTT-3.2.2-16]).
+            clientId = "gh-" + Guid.NewGuid().ToString("N");
+            assigned = true;
+        }
+        if (v5 && connect.Properties?.AuthenticationMethod is not null)
+        {
+            // Enhanced authentication methods are not offered yet [MQTT-4.12.0-1].
+            Refuse(channel, ReasonCode.BadAuthenticationMethod);
+            return;
+        }
+
+        var properties = connect.Properties;
+        uint expiry = v5
+            ? Math.Min(properties?.SessionExpiryInterval ?? 0, options.MaxSessionExpiryInterval)
+            : connect.CleanStart ? 0 : uint.MaxValue;
+        channel.ConnectExpiryInterval = expiry;
+        if (v5)
+        {
+            channel.ClientReceiveMaximum = properties?.ReceiveMaximum ?? ushort.MaxValue;
+            channel.ClientMaximumPacketSize = properties?.MaximumPacketSize ?? uint.MaxValue;
+            channel.ClientTopicAliasMaximum = properties?.TopicAliasMaximum ?? 0;
+            channel.RequestProblemInformation = properties?.RequestProblemInformation != 0;
+        }
+
+        var keepAlive = connect.KeepAliveSeconds;
+        ushort? serverKeepAlive = null;
+        if (options.MaxKeepAliveSeconds > 0 && v5 && (keepAlive == 0 || keepAlive > options.MaxKeepAliveSeconds))
+        {
+            // [MQTT-3.2.2-21] the client must use the Server Keep Alive we return.
+            keepAlive = options.MaxKeepAliveSeconds;
+            serverKeepAlive = keepAlive;
+        }
+        channel.KeepAliveTimeout = keepAlive == 0 ? null : TimeSpan.FromMilliseconds(keepAlive * 1500.0);
+        channel.Will = connect.Will;
+        channel.ClientId = clientId;
+
+        var barrier = new DurabilityBarrier();
+        var (session, present) = channel.Broker.Sessions.Connect(channel, clientId, connect.CleanStart, expiry, version, ref barrier);
+        channel.Session = session;
+        // The session's existence is durable before CONNACK says so.
+        await barrier.WhenDurable().ConfigureAwait(false);
+
+        var connAck = new ConnAckPacket
+        {
+            // [MQTT-3.2.2-2] / [MQTT-3.2.2-3]
+            SessionPresent = present,
+            ReasonCode = ReasonCode.Success,
+            Properties = v5 ? BuildConnAckProperties(channel, connect, expiry, assigned ? clientId : null, serverKeepAlive) : null,
+        };
+        channel.IsConnected = true;
+        if (!session.Attach(channel, () => channel.Send(connAck)))
+        {
+            // Another connection took the session over while we waited for the store.
+            channel.IsConnected = false;
+            channel.Connection.Close();
+            return;
+        }
+        BrokerMetrics.Add(ref context.Metrics.ClientsConnected);
+        channel.Log.LogDebug("Client {ClientId} connected from {Remote} (v{Version}, session present {Present})",
+            clientId, channel.RemoteAddress, (int)version, present);
+    }
+
+    private static MqttProperties BuildConnAckProperties(MqttChannel channel, ConnectPacket connect, uint expiry,
+        string? assignedClientId, ushort? serverKeepAlive)
+    {
+        var options = channel.Context.Options;
+        var requested = connect.Properties?.SessionExpiryInterval ?? 0;
+        var properties = new MqttProperties
+        {
+            // Tell the client when we granted less than it asked for [MQTT-3.2.2-?] (section 3.2.2.3.2).
+            SessionExpiryInterval = expiry != requested ? expiry : null,
+            ReceiveMaximum = options.ReceiveMaximum,
+            MaximumPacketSize = options.MaxPacketSize,
+            TopicAliasMaximum = options.TopicAliasMaximum,
+            AssignedClientIdentifier = assignedClientId,
+            ServerKeepAlive = serverKeepAlive,
+            // Truthful capability flags: everything below is supported.
+            RetainAvailable = 1,
+            WildcardSubscriptionAvailable = 1,
+            SubscriptionIdentifierAvailable = 1,
+            SharedSubscriptionAvailable = 1,
+        };
+        if (connect.Properties?.RequestResponseInformation == 1)
+        {
+            properties.ResponseInformation = options.ResponseInformationPrefix + channel.ClientId;
+        }
+        return properties;
+    }
+
+    private static void Refuse(MqttChannel channel, ReasonCode reasonCode)
+    {
+        // [MQTT-3.2.2-6] / [MQTT-3.2.2-7]: a refusing CONNACK has Session Present 0 and the connection closes.
+        channel.Send(new ConnAckPacket { ReasonCode = reasonCode });
+        channel.Connection.Close();
+    }
+}

@@ -1,0 +1,253 @@
+using Gatehouse.Broker.Connections;
+using Gatehouse.Broker.Diagnostics;
+using Gatehouse.Broker.Sessions;
+using Gatehouse.Protocol;
+using Gatehouse.Protocol.Codec;
+using Gatehouse.Protocol.Packets;
+using Microsoft.Extensions.Logging;
+
+namespace Gatehouse.Broker.Channel;
+
+/// <summary>
+/// The MQTT protocol state of one connection: CONNECT handshake, what the client negotiated, topic aliases, keep-alive
+/// and the will. Packets arrive one at a time from the connection's read loop; the per-packet work lives in the
+/// handlers beside this file.
+/// </summary>
+public sealed class MqttChannel
+{
+    private readonly ILogger _log;
+    private string?[]? _inboundAliases;
+    private Dictionary<string, ushort>? _outboundAliases;
+    private long _lastReceivedTimestamp;
+    private int _closedHandled;
+
+    public MqttChannel(MqttBroker broker, BrokerContext context, ClientConnection connection)
+    {
+        Broker = broker;
+        Context = context;
+        Connection = connection;
+        _log = context.LoggerFactory.CreateLogger("Gatehouse.Channel");
+        AcceptedAtTimestamp = context.Time.GetTimestamp();
+        _lastReceivedTimestamp = AcceptedAtTimestamp;
+        RemoteAddress = connection.Info.RemoteEndPoint?.ToString() ?? "unknown";
+    }
+
+    internal MqttBroker Broker { get; }
+    internal BrokerContext Context { get; }
+    internal ClientConnection Connection { get; }
+    internal ILogger Log => _log;
+    public string RemoteAddress { get; }
+    public long AcceptedAtTimestamp { get; }
+
+    /// <summary>The version negotiated by CONNECT; 3.1.1 framing until then.</summary>
+    public ProtocolVersion Version { get; internal set; } = ProtocolVersion.V311;
+    /// <summary>Null until CONNECT is decoded: the decoder then accepts only CONNECT.</summary>
+    public ProtocolVersion? DecodeVersion { get; internal set; }
+    public bool IsConnected { get; internal set; }
+    public Session? Session { get; internal set; }
+    public string? ClientId { get; internal set; }
+    /// <summary>The client's Receive Maximum: our cap on unacknowledged QoS 1/2 PUBLISHes to it [MQTT-3.3.4-9].</summary>
+    public ushort ClientReceiveMaximum { get; internal set; } = ushort.MaxValue;
+    /// <summary>The client's Maximum Packet Size; larger packets are not sent to it [MQTT-3.1.2-24].</summary>
+    public uint ClientMaximumPacketSize { get; internal set; } = uint.MaxValue;
+    public ushort ClientTopicAliasMaximum { get; internal set; }
+    public bool RequestProblemInformation { get; internal set; } = true;
+    /// <summary>1.5 × Keep Alive [MQTT-3.1.2-24]; null when keep-alive is off.</summary>
+    public TimeSpan? KeepAliveTimeout { get; internal set; }
+    internal WillMessage? Will { get; set; }
+    /// <summary>Set by a normal DISCONNECT: the will is discarded [MQTT-3.1.2-10].</summary>
+    internal bool WillSuppressed { get; set; }
+    /// <summary>Expiry interval the client connected with (a DISCONNECT may not raise it from 0) [MQTT-3.14.2-2].</summary>
+    internal uint ConnectExpiryInterval { get; set; }
+
+    public TimeSpan SinceLastReceived => Context.Time.GetElapsedTime(Interlocked.Read(ref _lastReceivedTimestamp));
+
+    /// <summary>Handles one decoded packet. Protocol violations throw <see cref="MqttProtocolException"/>.</summary>
+    public ValueTask HandleAsync(MqttPacket packet)
+    {
+        Interlocked.Exchange(ref _lastReceivedTimestamp, Context.Time.GetTimestamp());
+        if (!IsConnected)
+        {
+            // [MQTT-3.1.0-1] the first packet must be CONNECT; the decoder already refused anything else.
+            return packet is ConnectPacket connect ? ConnectHandler.HandleAsync(this, connect) : ValueTask.CompletedTask;
+        }
+        switch (packet)
+        {
+            case PublishPacket publish:
+                return PublishHandler.HandleAsync(this, publish);
+            case PubAckPacket ack:
+                Session!.OnPubAck(ack.PacketId);
+                break;
+            case PubRecPacket rec:
+                if (!Session!.OnPubRec(rec.PacketId, rec.ReasonCode))
+                {
+                    Send(new PubRelPacket { PacketId = rec.PacketId, ReasonCode = ReasonCode.PacketIdentifierNotFound });
+                }
+                break;
+            case PubRelPacket rel:
+                return PublishHandler.HandlePubRelAsync(this, rel);
+            case PubCompPacket comp:
+                Session!.OnPubComp(comp.PacketId);
+                break;
+            case SubscribePacket subscribe:
+                return SubscribeHandler.HandleSubscribeAsync(this, subscribe);
+            case UnsubscribePacket unsubscribe:
+                return SubscribeHandler.HandleUnsubscribeAsync(this, unsubscribe);
+            case PingReqPacket:
+                // [MQTT-3.12.4-1]
+                Send(PingRespPacket.Instance);
+                break;
+            case DisconnectPacket disconnect:
+                HandleDisconnect(disconnect);
+                break;
+            case ConnectPacket:
+                // [MQTT-3.1.0-2] a second CONNECT is a protocol violation.
+                throw MqttProtocolException.ProtocolError("second CONNECT");
+            case AuthPacket:
+                // No authentication method was negotiated, so AUTH is a protocol error [MQTT-4.12.0-1].
+                throw MqttProtocolException.ProtocolError("AUTH without an authentication method");
+            default:
+                throw MqttProtocolException.ProtocolError($"{packet.Type} is not sent by clients");
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public void Send(MqttPacket packet) => Connection.Enqueue(packet);
+
+    /// <summary>
+    /// Sends one delivery. Returns false when it was not sent: larger than the client's Maximum Packet Size (dropped as
+    /// if delivered [MQTT-3.1.2-25]) or, for QoS 0, the client is too slow.
+    /// </summary>
+    public bool SendPublish(Delivery delivery, ushort packetId, bool dup)
+    {
+        var packet = OutgoingPublish.Create(delivery, packetId, dup, Context.Now, Version);
+        // +3 leaves room for a Topic Alias property the writer may add.
+        if (ClientMaximumPacketSize != uint.MaxValue && PacketWriter.GetSize(packet, Version) + 3 > ClientMaximumPacketSize)
+        {
+            BrokerMetrics.Add(ref Context.Metrics.DroppedTooLarge);
+            BrokerMetrics.Add(ref Context.Metrics.MessagesDropped);
+            return false;
+        }
+        return packetId == 0 ? Connection.EnqueueDroppable(packet) : Connection.Enqueue(packet);
+    }
+
+    public void SendPublishPacket(PublishPacket packet) => Connection.Enqueue(packet);
+
+    /// <summary>
+    /// Replaces a repeated topic by a Topic Alias when the client allows aliases [MQTT-3.3.2-?] (section 3.3.2.3.4).
+    /// Runs on the writer, in wire order, so an alias is always defined before it is used.
+    /// </summary>
+    internal void ApplyOutboundTopicAlias(PublishPacket packet)
+    {
+        if (Version != ProtocolVersion.V500 || ClientTopicAliasMaximum == 0) return;
+        var aliases = _outboundAliases ??= new Dictionary<string, ushort>(StringComparer.Ordinal);
+        if (aliases.TryGetValue(packet.Topic, out var alias))
+        {
+            (packet.Properties ??= new MqttProperties()).TopicAlias = alias;
+            packet.Topic = "";
+            return;
+        }
+        var limit = Math.Min(ClientTopicAliasMaximum, Context.Options.OutboundTopicAliasMaximum);
+        if (aliases.Count >= limit) return;
+        alias = (ushort)(aliases.Count + 1);
+        aliases[packet.Topic] = alias;
+        (packet.Properties ??= new MqttProperties()).TopicAlias = alias;
+    }
+
+    /// <summary>Resolves an inbound Topic Alias (section 3.3.2.3.4). Returns the topic, or throws 0x94 / 0x82.</summary>
+    internal string ResolveInboundTopic(PublishPacket packet)
+    {
+        if (packet.Properties?.TopicAlias is not { } alias) return packet.Topic;
+        // [MQTT-3.3.2-8] / [MQTT-3.3.2-9]: 0 and values above our Topic Alias Maximum are invalid.
+        if (alias == 0 || alias > Context.Options.TopicAliasMaximum)
+        {
+            throw new MqttProtocolException(ReasonCode.TopicAliasInvalid, $"topic alias {alias} out of range");
+        }
+        var aliases = _inboundAliases ??= new string?[Context.Options.TopicAliasMaximum + 1];
+        if (packet.Topic.Length > 0)
+        {
+            aliases[alias] = packet.Topic;
+            return packet.Topic;
+        }
+        return aliases[alias] ?? throw MqttProtocolException.ProtocolError($"topic alias {alias} is not defined");
+    }
+
+    /// <summary>Server-initiated disconnect: DISCONNECT with the reason for 5.0 clients [MQTT-4.13.2-1], then close.</summary>
+    public void DisconnectByServer(ReasonCode reasonCode)
+    {
+        if (IsConnected && Version == ProtocolVersion.V500)
+        {
+            Send(new DisconnectPacket { ReasonCode = reasonCode });
+        }
+        _log.LogDebug("Disconnecting {ClientId} ({Remote}): {Reason}", ClientId, RemoteAddress, reasonCode);
+        Connection.Close();
+    }
+
+    /// <summary>The decoder or a handler found a violation: 0x81/0x82/... to a 5.0 client, then close [MQTT-4.13.1-1].</summary>
+    public void OnProtocolViolation(MqttProtocolException ex)
+    {
+        BrokerMetrics.Add(ref Context.Metrics.ProtocolErrors);
+        _log.LogInformation("Protocol violation from {ClientId} ({Remote}): {Reason} {Message}", ClientId ?? "-", RemoteAddress,
+            ex.ReasonCode, ex.Message);
+        if (!IsConnected && DecodeVersion == ProtocolVersion.V500)
+        {
+            // During CONNECT a 5.0 client learns the reason from CONNACK.
+            Send(new ConnAckPacket { ReasonCode = ex.ReasonCode });
+        }
+        else if (!IsConnected && ex.ReasonCode == ReasonCode.UnsupportedProtocolVersion)
+        {
+            // [MQTT-3.1.2-2] CONNACK return code 0x01 for a protocol level we do not speak, in 3.1.1 form.
+            Version = ProtocolVersion.V311;
+            Send(new ConnAckPacket { ReasonCode = ReasonCode.UnsupportedProtocolVersion });
+        }
+        DisconnectByServer(ex.ReasonCode);
+    }
+
+    /// <summary>Keep-alive or CONNECT deadline checks, called by the housekeeping timer.</summary>
+    internal void CheckTimeouts()
+    {
+        if (!IsConnected)
+        {
+            var deadline = TimeSpan.FromSeconds(Context.Options.ConnectTimeoutSeconds);
+            if (Context.Time.GetElapsedTime(AcceptedAtTimestamp) > deadline)
+            {
+                _log.LogDebug("No CONNECT from {Remote} within {Deadline}", RemoteAddress, deadline);
+                Connection.Close();
+            }
+            return;
+        }
+        if (KeepAliveTimeout is { } timeout && SinceLastReceived > timeout)
+        {
+            // [MQTT-3.1.2-22] no packet within 1.5 × Keep Alive: the connection is closed, the will published.
+            DisconnectByServer(ReasonCode.KeepAliveTimeout);
+        }
+    }
+
+    /// <summary>The connection is gone: hand the session and the will to the session manager.</summary>
+    internal void OnConnectionClosed()
+    {
+        if (Interlocked.Exchange(ref _closedHandled, 1) != 0) return;
+        Broker.Connections.Remove(this);
+        if (Session is not { } session) return;
+        BrokerMetrics.Add(ref Context.Metrics.ClientsConnected, -1);
+        var will = WillSuppressed || Broker.IsShuttingDown ? null : Will;
+        var willDelay = will?.Properties?.WillDelayInterval ?? 0;
+        var message = will is null ? null : WillConverter.ToMessage(will, ClientId!, Context, willDelay);
+        Broker.Sessions.Disconnected(this, session, message, willDelay);
+    }
+
+    private void HandleDisconnect(DisconnectPacket disconnect)
+    {
+        if (Version == ProtocolVersion.V500 && disconnect.Properties?.SessionExpiryInterval is { } expiry && Session is { } session)
+        {
+            if (ConnectExpiryInterval == 0 && expiry != 0)
+            {
+                throw MqttProtocolException.ProtocolError("session expiry set on DISCONNECT after connecting with 0");
+            }
+            session.ExpiryInterval = Math.Min(expiry, Context.Options.MaxSessionExpiryInterval);
+        }
+        // [MQTT-3.14.4-3] a normal disconnect discards the will; 0x04 asks for it to be published.
+        WillSuppressed = disconnect.ReasonCode != ReasonCode.DisconnectWithWillMessage;
+        Connection.Close();
+    }
+}

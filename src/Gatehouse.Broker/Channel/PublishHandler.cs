@@ -1,0 +1,120 @@
+using Gatehouse.Broker.Diagnostics;
+using Gatehouse.Protocol;
+using Gatehouse.Protocol.Packets;
+using Gatehouse.Protocol.Topics;
+
+namespace Gatehouse.Broker.Channel;
+
+/// <summary>Inbound PUBLISH (section 3.3) and the receiver's side of the QoS 1/2 flows (sections 4.3.2, 4.3.3).</summary>
+internal static class PublishHandler
+{
+    public static async ValueTask HandleAsync(MqttChannel channel, PublishPacket publish)
+    {
+        var context = channel.Context;
+        var options = context.Options;
+        var session = channel.Session!;
+        BrokerMetrics.Add(ref context.Metrics.PublishReceived);
+        var topic = channel.Version == ProtocolVersion.V500 ? channel.ResolveInboundTopic(publish) : publish.Topic;
+
+        if (topic.Length > options.MaxTopicLength || TopicRules.CountLevels(topic) > options.MaxTopicLevels)
+        {
+            Reject(channel, publish, ReasonCode.TopicNameInvalid, "topic exceeds the configured length or level limit");
+            return;
+        }
+        if (topic.StartsWith("$SYS", StringComparison.Ordinal))
+        {
+            // $SYS belongs to the broker; clients may read it but not write it.
+            Reject(channel, publish, ReasonCode.NotAuthorized, "clients may not publish to $SYS");
+            return;
+        }
+
+        if (publish.QoS == QoS.ExactlyOnce)
+        {
+            bool duplicate;
+            lock (session.Lock)
+            {
+                duplicate = session.IncomingQoS2.Contains(publish.PacketId);
+                if (!duplicate && session.IncomingQoS2.Count >= options.ReceiveMaximum)
+                {
+                    // [MQTT-3.3.4-7] more unacknowledged QoS 2 PUBLISHes than our Receive Maximum.
+                    throw new MqttProtocolException(ReasonCode.ReceiveMaximumExceeded, "receive maximum exceeded");
+                }
+            }
+            if (duplicate)
+            {
+                // [MQTT-4.3.3-10] the message was already accepted: acknowledge again, deliver nothing new.
+                channel.Send(new PubRecPacket { PacketId = publish.PacketId });
+                return;
+            }
+        }
+
+        var now = context.Now;
+        var expiry = publish.Properties?.MessageExpiryInterval;
+        var message = new ApplicationMessage
+        {
+            Topic = topic,
+            Payload = publish.Payload,
+            QoS = publish.QoS,
+            Retain = publish.Retain,
+            Properties = ForwardableProperties.From(publish.Properties),
+            ExpiresAt = expiry is { } seconds ? now.AddSeconds(seconds) : null,
+            PublisherClientId = channel.ClientId,
+            Id = context.NextMessageId(),
+        };
+
+        var barrier = new DurabilityBarrier();
+        if (publish.Retain) channel.Broker.Retained.Apply(message, ref barrier);
+        var reached = channel.Broker.Router.Publish(message, ref barrier);
+        var reason = reached == 0 ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success;
+
+        switch (publish.QoS)
+        {
+            case QoS.AtLeastOnce:
+                // Acknowledged only once every queue holding it is durable.
+                await barrier.WhenDurable().ConfigureAwait(false);
+                channel.Send(new PubAckPacket { PacketId = publish.PacketId, ReasonCode = reason });
+                break;
+            case QoS.ExactlyOnce:
+                lock (session.Lock) session.IncomingQoS2.Add(publish.PacketId);
+                if (session.IsPersistent) barrier.Add(context.Store.AddIncomingQoS2(session.ClientId, publish.PacketId));
+                await barrier.WhenDurable().ConfigureAwait(false);
+                channel.Send(new PubRecPacket { PacketId = publish.PacketId, ReasonCode = reason });
+                break;
+        }
+    }
+
+    /// <summary>PUBREL releases the packet id [MQTT-4.3.3-11]; PUBCOMP answers it, 0x92 if the id was unknown.</summary>
+    public static async ValueTask HandlePubRelAsync(MqttChannel channel, PubRelPacket release)
+    {
+        var session = channel.Session!;
+        bool known;
+        lock (session.Lock) known = session.IncomingQoS2.Remove(release.PacketId);
+        if (known && session.IsPersistent)
+        {
+            await channel.Context.Store.RemoveIncomingQoS2(session.ClientId, release.PacketId).ConfigureAwait(false);
+        }
+        channel.Send(new PubCompPacket
+        {
+            PacketId = release.PacketId,
+            ReasonCode = known || channel.Version != ProtocolVersion.V500 ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound,
+        });
+    }
+
+    /// <summary>
+    /// Refuses a PUBLISH the broker will not route. QoS 1/2 on 5.0 get the reason in PUBACK/PUBREC and the connection
+    /// stays; otherwise (QoS 0, or 3.1.1 which has no negative acknowledgement) the connection is closed with it.
+    /// </summary>
+    private static void Reject(MqttChannel channel, PublishPacket publish, ReasonCode reasonCode, string reason)
+    {
+        BrokerMetrics.Add(ref channel.Context.Metrics.MessagesDropped);
+        if (channel.Version == ProtocolVersion.V500 && publish.QoS != QoS.AtMostOnce)
+        {
+            var properties = channel.RequestProblemInformation ? new MqttProperties { ReasonString = reason } : null;
+            channel.Send(publish.QoS == QoS.AtLeastOnce
+                ? new PubAckPacket { PacketId = publish.PacketId, ReasonCode = reasonCode, Properties = properties }
+                : new PubRecPacket { PacketId = publish.PacketId, ReasonCode = reasonCode, Properties = properties });
+            return;
+        }
+        throw new MqttProtocolException(reasonCode, reason);
+    }
+}

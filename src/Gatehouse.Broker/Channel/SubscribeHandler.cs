@@ -1,0 +1,120 @@
+using Gatehouse.Broker.Diagnostics;
+using Gatehouse.Broker.Routing;
+using Gatehouse.Broker.Sessions;
+using Gatehouse.Broker.Subscriptions;
+using Gatehouse.Protocol;
+using Gatehouse.Protocol.Packets;
+using Gatehouse.Protocol.Topics;
+
+namespace Gatehouse.Broker.Channel;
+
+/// <summary>SUBSCRIBE → SUBACK (section 3.8) with retained messages, UNSUBSCRIBE → UNSUBACK (section 3.10).</summary>
+internal static class SubscribeHandler
+{
+    public static async ValueTask HandleSubscribeAsync(MqttChannel channel, SubscribePacket subscribe)
+    {
+        var context = channel.Context;
+        var options = context.Options;
+        var session = channel.Session!;
+        var router = channel.Broker.Router;
+        var v5 = channel.Version == ProtocolVersion.V500;
+        var subscriptionId = subscribe.Properties?.SubscriptionIdentifiers is [var id, ..] ? id : (uint?)null;
+        var codes = new List<ReasonCode>(subscribe.Subscriptions.Count);
+        var retainedFor = new List<Subscription>();
+        var barrier = new DurabilityBarrier();
+
+        foreach (var request in subscribe.Subscriptions)
+        {
+            var filter = request.TopicFilter;
+            var share = TopicRules.TryParseShared(filter, out var shareName, out var innerFilter);
+            if (share == ShareParse.Invalid || (share == ShareParse.NotShared && !TopicRules.IsValidTopicFilter(filter))
+                || filter.Length > options.MaxTopicLength || TopicRules.CountLevels(innerFilter) > options.MaxTopicLevels)
+            {
+                codes.Add(v5 ? ReasonCode.TopicFilterInvalid : ReasonCode.UnspecifiedError);
+                continue;
+            }
+            if (share == ShareParse.Shared && request.NoLocal)
+            {
+                // [MQTT-3.8.3-4] No Local on a shared subscription is a protocol error.
+                throw MqttProtocolException.ProtocolError("No Local set on a shared subscription");
+            }
+            Subscription subscription;
+            bool existed;
+            lock (session.Lock)
+            {
+                existed = session.Subscriptions.ContainsKey(filter);
+                if (!existed && session.Subscriptions.Count >= options.MaxSubscriptionsPerSession)
+                {
+                    BrokerMetrics.Add(ref context.Metrics.SubscriptionsRejectedLimit);
+                    codes.Add(v5 ? ReasonCode.QuotaExceeded : ReasonCode.UnspecifiedError);
+                    continue;
+                }
+                subscription = new Subscription(session, filter, request.MaximumQoS, request.NoLocal, request.RetainAsPublished,
+                    request.RetainHandling, subscriptionId);
+                // A repeated filter replaces the subscription without interrupting the flow [MQTT-3.8.4-3].
+                session.Subscriptions[filter] = subscription;
+                router.Subscribe(subscription, share == ShareParse.Shared ? shareName : null, innerFilter);
+            }
+            if (session.IsPersistent) barrier.Add(context.Store.SaveSubscription(session.ClientId, subscription.ToRecord()));
+            // [MQTT-3.8.4-8] granted QoS = the requested maximum (we support all three).
+            codes.Add((ReasonCode)(byte)request.MaximumQoS);
+            // Retained messages are not sent to shared subscriptions (section 4.8.2); Retain Handling 1 only for a new
+            // subscription, 2 never [MQTT-3.3.1-9], [MQTT-3.3.1-10], [MQTT-3.3.1-11].
+            var sendRetained = share == ShareParse.NotShared
+                && (request.RetainHandling == 0 || (request.RetainHandling == 1 && !existed));
+            if (sendRetained) retainedFor.Add(subscription);
+        }
+
+        // The subscription is durable before SUBACK says so.
+        await barrier.WhenDurable().ConfigureAwait(false);
+        channel.Send(new SubAckPacket { PacketId = subscribe.PacketId, ReasonCodes = codes });
+        if (retainedFor.Count > 0) SendRetained(channel, session, retainedFor);
+    }
+
+    public static async ValueTask HandleUnsubscribeAsync(MqttChannel channel, UnsubscribePacket unsubscribe)
+    {
+        var context = channel.Context;
+        var session = channel.Session!;
+        var codes = new List<ReasonCode>(unsubscribe.TopicFilters.Count);
+        var barrier = new DurabilityBarrier();
+        foreach (var filter in unsubscribe.TopicFilters)
+        {
+            var share = TopicRules.TryParseShared(filter, out var shareName, out var innerFilter);
+            if (share == ShareParse.Invalid || (share == ShareParse.NotShared && !TopicRules.IsValidTopicFilter(filter)))
+            {
+                codes.Add(ReasonCode.TopicFilterInvalid);
+                continue;
+            }
+            bool existed;
+            lock (session.Lock)
+            {
+                existed = session.Subscriptions.Remove(filter);
+                if (existed) channel.Broker.Router.Unsubscribe(session, share == ShareParse.Shared ? shareName : null, innerFilter);
+            }
+            if (existed && session.IsPersistent) barrier.Add(context.Store.DeleteSubscription(session.ClientId, filter));
+            // [MQTT-3.11.3-?] 0x11 tells a 5.0 client nothing was there.
+            codes.Add(existed ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted);
+        }
+        // The removal is durable before UNSUBACK [MQTT-3.10.4-4..6].
+        await barrier.WhenDurable().ConfigureAwait(false);
+        channel.Send(new UnsubAckPacket { PacketId = unsubscribe.PacketId, ReasonCodes = codes });
+    }
+
+    private static void SendRetained(MqttChannel channel, Session session, List<Subscription> subscriptions)
+    {
+        var now = channel.Context.Now;
+        var matches = new List<ApplicationMessage>();
+        foreach (var subscription in subscriptions)
+        {
+            matches.Clear();
+            channel.Broker.Retained.Match(subscription.TopicFilter, now, matches);
+            foreach (var message in matches)
+            {
+                // [MQTT-3.3.1-8] a retained message sent because of a new subscription has RETAIN set.
+                var delivery = Router.CreateDelivery(subscription, message, null, retain: true);
+                var barrier = new DurabilityBarrier();
+                channel.Broker.Router.DeliverAll(message, [(session, delivery)], ref barrier);
+            }
+        }
+    }
+}

@@ -1,0 +1,170 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Threading.Channels;
+using Gatehouse.Broker.Channel;
+using Gatehouse.Broker.Diagnostics;
+using Gatehouse.Protocol;
+using Gatehouse.Protocol.Codec;
+using Gatehouse.Protocol.Packets;
+using Microsoft.Extensions.Logging;
+
+namespace Gatehouse.Broker.Connections;
+
+/// <summary>
+/// The I/O of one connection: a read loop that decodes packets from the transport pipe and hands them to the
+/// channel in order, and one writer that drains the outbound queue into the pipe, flushing once per batch.
+/// </summary>
+public sealed class ClientConnection
+{
+    private readonly IDuplexPipe _transport;
+    private readonly BrokerContext _context;
+    private readonly ILogger _log;
+    private readonly Channel<MqttPacket> _outbound =
+        System.Threading.Channels.Channel.CreateUnbounded<MqttPacket>(new UnboundedChannelOptions { SingleReader = true });
+    private long _queuedPublishBytes;
+    private int _closing;
+
+    public ClientConnection(IDuplexPipe transport, ConnectionInfo info, MqttBroker broker, BrokerContext context)
+    {
+        _transport = transport;
+        _context = context;
+        Info = info;
+        _log = context.LoggerFactory.CreateLogger("Gatehouse.Connections");
+        Protocol = new MqttChannel(broker, context, this);
+    }
+
+    public ConnectionInfo Info { get; }
+    public MqttChannel Protocol { get; }
+    public bool IsClosing => Volatile.Read(ref _closing) != 0;
+
+    public async Task RunAsync(CancellationToken connectionClosed)
+    {
+        var writer = Task.Run(WriteLoopAsync, CancellationToken.None);
+        using var registration = connectionClosed.Register(() => Close());
+        try
+        {
+            await ReadLoopAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException
+            or Microsoft.AspNetCore.Connections.ConnectionResetException)
+        {
+            // The peer went away; the channel publishes the will.
+        }
+        catch (Exception ex)
+        {
+            _log.LogError(ex, "Connection {Remote} failed", Info.RemoteEndPoint);
+        }
+        finally
+        {
+            Close();
+            try { Protocol.OnConnectionClosed(); }
+            catch (Exception ex) { _log.LogError(ex, "Cleanup of {Remote} failed", Info.RemoteEndPoint); }
+            await writer.ConfigureAwait(false);
+            await _transport.Input.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Queues a packet for the writer. Returns false once the connection is closing.</summary>
+    public bool Enqueue(MqttPacket packet)
+    {
+        if (packet is PublishPacket publish) Interlocked.Add(ref _queuedPublishBytes, publish.Payload.Length);
+        return _outbound.Writer.TryWrite(packet);
+    }
+
+    /// <summary>
+    /// Queues a QoS 0 PUBLISH unless the client is too slow to take what it already has queued: then it is dropped
+    /// and counted, so a slow subscriber never costs unbounded memory.
+    /// </summary>
+    public bool EnqueueDroppable(PublishPacket publish)
+    {
+        if (Interlocked.Read(ref _queuedPublishBytes) > _context.Options.MaxQueuedBytes)
+        {
+            BrokerMetrics.Add(ref _context.Metrics.DroppedSlowConsumer);
+            BrokerMetrics.Add(ref _context.Metrics.MessagesDropped);
+            return false;
+        }
+        return Enqueue(publish);
+    }
+
+    /// <summary>Stops reading now; what is already queued is still written, then the connection closes.</summary>
+    public void Close()
+    {
+        if (Interlocked.Exchange(ref _closing, 1) != 0) return;
+        _outbound.Writer.TryComplete();
+        _transport.Input.CancelPendingRead();
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        var input = _transport.Input;
+        while (!IsClosing)
+        {
+            var result = await input.ReadAsync().ConfigureAwait(false);
+            var buffer = result.Buffer;
+            if (result.IsCanceled) break;
+            try
+            {
+                while (!IsClosing)
+                {
+                    var before = buffer.Length;
+                    if (!PacketReader.TryRead(ref buffer, Protocol.DecodeVersion, _context.Options.MaxPacketSize, out var packet)) break;
+                    BrokerMetrics.Add(ref _context.Metrics.BytesReceived, before - buffer.Length);
+                    BrokerMetrics.Add(ref _context.Metrics.MessagesReceived);
+                    await Protocol.HandleAsync(packet!).ConfigureAwait(false);
+                }
+            }
+            catch (MqttProtocolException ex)
+            {
+                Protocol.OnProtocolViolation(ex);
+                input.AdvanceTo(buffer.End);
+                return;
+            }
+            if (result.IsCompleted)
+            {
+                input.AdvanceTo(buffer.End);
+                return;
+            }
+            input.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var output = _transport.Output;
+        var reader = _outbound.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync().ConfigureAwait(false))
+            {
+                var written = 0L;
+                while (reader.TryRead(out var packet))
+                {
+                    if (packet is PublishPacket publish)
+                    {
+                        Interlocked.Add(ref _queuedPublishBytes, -publish.Payload.Length);
+                        Protocol.ApplyOutboundTopicAlias(publish);
+                        BrokerMetrics.Add(ref _context.Metrics.PublishSent);
+                    }
+                    written += PacketWriter.Write(output, packet, Protocol.Version);
+                    BrokerMetrics.Add(ref _context.Metrics.MessagesSent);
+                    // Flush in batches: everything queued so far goes out in one write, bounded so memory stays small.
+                    if (written >= 64 * 1024) break;
+                }
+                BrokerMetrics.Add(ref _context.Metrics.BytesSent, written);
+                var flush = await output.FlushAsync().ConfigureAwait(false);
+                if (flush.IsCompleted || flush.IsCanceled) break;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException
+            or Microsoft.AspNetCore.Connections.ConnectionResetException)
+        {
+            // The peer is gone; nothing more can be written.
+        }
+        finally
+        {
+            Close();
+            while (reader.TryRead(out _)) { }
+            await output.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+}

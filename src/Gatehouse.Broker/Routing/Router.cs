@@ -1,0 +1,183 @@
+using System.Collections.Concurrent;
+using Gatehouse.Broker.Diagnostics;
+using Gatehouse.Broker.Sessions;
+using Gatehouse.Broker.Subscriptions;
+using Gatehouse.Protocol;
+using Gatehouse.Storage;
+
+namespace Gatehouse.Broker.Routing;
+
+/// <summary>
+/// Owns the subscription index and turns one published message into deliveries: one per session whatever the number
+/// of its matching subscriptions (highest QoS, every subscription identifier), plus one per shared group.
+/// </summary>
+public sealed class Router(BrokerContext context)
+{
+    // Shared groups live in the tree under a key no client id can take (client ids cannot contain U+0000).
+    private const string ShareKeyPrefix = "\0share\0";
+
+    private readonly TopicTree<string, RouteTarget> _tree = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ShareGroup> _groups = new(StringComparer.Ordinal);
+    private readonly Lock _groupLock = new();
+
+    [ThreadStatic] private static List<RouteTarget>? t_matches;
+    [ThreadStatic] private static Dictionary<Session, PlannedDelivery>? t_plan;
+
+    public int SubscriptionCount => _tree.Count;
+
+    /// <summary>Adds or replaces a subscription in the index. <paramref name="shareName"/> is null for ordinary ones.</summary>
+    public void Subscribe(Subscription subscription, string? shareName, string filter)
+    {
+        if (shareName is null)
+        {
+            _tree.AddOrReplace(filter, subscription.Session.ClientId, subscription);
+            return;
+        }
+        lock (_groupLock)
+        {
+            var key = shareName + "\0" + filter;
+            if (!_groups.TryGetValue(key, out var group))
+            {
+                group = new ShareGroup(shareName, filter);
+                _groups[key] = group;
+                _tree.AddOrReplace(filter, ShareKeyPrefix + key, group);
+            }
+            group.AddOrReplace(subscription);
+        }
+    }
+
+    public void Unsubscribe(Session session, string? shareName, string filter)
+    {
+        if (shareName is null)
+        {
+            _tree.Remove(filter, session.ClientId);
+            return;
+        }
+        lock (_groupLock)
+        {
+            var key = shareName + "\0" + filter;
+            if (!_groups.TryGetValue(key, out var group)) return;
+            group.Remove(session);
+            if (!group.IsEmpty) return;
+            _groups.TryRemove(key, out _);
+            _tree.Remove(filter, ShareKeyPrefix + key);
+        }
+    }
+
+    public ShareGroup? FindGroup(string shareName, string filter) =>
+        _groups.TryGetValue(shareName + "\0" + filter, out var group) ? group : null;
+
+    /// <summary>
+    /// Delivers <paramref name="message"/> to every matching session. Queue entries of persistent sessions are
+    /// submitted to the store (body once) before the in-memory deliveries, so a later acknowledgement's removal is
+    /// always submitted after them. Returns the number of sessions reached.
+    /// </summary>
+    public int Publish(ApplicationMessage message, ref DurabilityBarrier barrier)
+    {
+        var matches = t_matches ??= [];
+        var plan = t_plan ??= [];
+        matches.Clear();
+        plan.Clear();
+        try
+        {
+            _tree.Match(message.Topic, matches);
+            if (matches.Count == 0) return 0;
+            List<(Session Session, Delivery Delivery)>? shared = null;
+            foreach (var target in matches)
+            {
+                switch (target)
+                {
+                    case Subscription subscription:
+                        Plan(plan, subscription, message);
+                        break;
+                    case ShareGroup group when group.Pick() is { } member:
+                        // Each shared group gets its own copy, independent of the member's other subscriptions.
+                        (shared ??= []).Add((member.Session, CreateDelivery(member, message, group)));
+                        break;
+                }
+            }
+            var deliveries = new List<(Session Session, Delivery Delivery)>(plan.Count + (shared?.Count ?? 0));
+            foreach (var (session, planned) in plan)
+            {
+                deliveries.Add((session, new Delivery(message, planned.QoS, planned.Retain, planned.SubscriptionIdentifiers, null)));
+            }
+            if (shared is not null) deliveries.AddRange(shared);
+            return DeliverAll(message, deliveries, ref barrier);
+        }
+        finally
+        {
+            matches.Clear();
+            plan.Clear();
+        }
+    }
+
+    /// <summary>Gives shared-subscription messages a member left unacknowledged to other members of their groups.</summary>
+    public void Redeliver(IReadOnlyList<Delivery> orphans, Session leaving)
+    {
+        foreach (var orphan in orphans)
+        {
+            if (orphan.ShareGroup is not { } group || orphan.Message.IsExpired(context.Now)) continue;
+            if (group.Pick(exclude: leaving) is not { } member) continue;
+            var delivery = CreateDelivery(member, orphan.Message, group);
+            var barrier = new DurabilityBarrier();
+            DeliverAll(orphan.Message, [(member.Session, delivery)], ref barrier);
+        }
+    }
+
+    /// <summary>A delivery to one session through one subscription (used for retained messages on subscribe).</summary>
+    public static Delivery CreateDelivery(Subscription subscription, ApplicationMessage message, ShareGroup? group, bool retain = false)
+    {
+        var qos = (QoS)Math.Min((byte)message.QoS, (byte)subscription.MaximumQoS);
+        List<uint>? ids = subscription.SubscriptionIdentifier is { } id ? [id] : null;
+        return new Delivery(message, qos, retain || (subscription.RetainAsPublished && message.Retain), ids, group);
+    }
+
+    public int DeliverAll(ApplicationMessage message, List<(Session Session, Delivery Delivery)> deliveries, ref DurabilityBarrier barrier)
+    {
+        List<QueuedDeliveryRecord>? records = null;
+        foreach (var (session, delivery) in deliveries)
+        {
+            if (!session.IsPersistent || (delivery.QoS == QoS.AtMostOnce && !context.Options.QueueQoS0WhenOffline)) continue;
+            (records ??= []).Add(delivery.ToRecord(session.ClientId));
+        }
+        if (records is not null) barrier.Add(context.Store.Enqueue(message, records));
+        var reached = 0;
+        foreach (var (session, delivery) in deliveries)
+        {
+            if (session.Deliver(delivery))
+            {
+                reached++;
+            }
+            else if (records is not null && session.IsPersistent)
+            {
+                context.Store.RemoveDelivery(session.ClientId, message.Id).Forget();
+            }
+        }
+        return reached;
+    }
+
+    private static void Plan(Dictionary<Session, PlannedDelivery> plan, Subscription subscription, ApplicationMessage message)
+    {
+        // [MQTT-3.8.3-3] No Local: not back to the publishing connection's own session.
+        if (subscription.NoLocal && message.PublisherClientId == subscription.Session.ClientId) return;
+        var qos = (QoS)Math.Min((byte)message.QoS, (byte)subscription.MaximumQoS);
+        // [MQTT-3.3.1-12] / [MQTT-3.3.1-13]: Retain As Published keeps the flag, otherwise it is cleared.
+        var retain = subscription.RetainAsPublished && message.Retain;
+        if (!plan.TryGetValue(subscription.Session, out var planned))
+        {
+            planned = new PlannedDelivery();
+            plan[subscription.Session] = planned;
+        }
+        // Overlapping subscriptions: one copy at the highest QoS with every identifier [MQTT-3.3.4-2], [MQTT-3.3.4-3].
+        if (qos > planned.QoS) planned.QoS = qos;
+        planned.Retain |= retain;
+        if (subscription.SubscriptionIdentifier is { } id) (planned.SubscriptionIdentifiers ??= []).Add(id);
+    }
+
+    private sealed class PlannedDelivery
+    {
+        public QoS QoS;
+        public bool Retain;
+        public List<uint>? SubscriptionIdentifiers;
+    }
+}

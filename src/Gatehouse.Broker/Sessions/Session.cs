@@ -1,0 +1,331 @@
+using Gatehouse.Broker.Channel;
+using Gatehouse.Broker.Diagnostics;
+using Gatehouse.Broker.Subscriptions;
+using Gatehouse.Protocol;
+using Gatehouse.Protocol.Packets;
+using Gatehouse.Storage;
+
+namespace Gatehouse.Broker.Sessions;
+
+/// <summary>
+/// The state of one MQTT session (section 4.1): subscriptions, outbound in-flight and queued messages, inbound QoS 2
+/// packet ids, and the will waiting for its delay. It outlives connections when its expiry interval is non-zero.
+/// All mutable state is guarded by <see cref="Lock"/>; sends to the attached channel happen under it, so the order
+/// of PUBLISH packets is the order deliveries were accepted [MQTT-4.6.0-6].
+/// </summary>
+public sealed class Session
+{
+    private readonly BrokerContext _context;
+    private readonly OrderedDictionary<ushort, InflightDelivery> _inflight = [];
+    private readonly Queue<Delivery> _queue = new();
+    private long _queuedBytes;
+    private ushort _lastPacketId;
+
+    public Session(BrokerContext context, string clientId, ProtocolVersion version, uint expiryInterval)
+    {
+        _context = context;
+        ClientId = clientId;
+        ProtocolVersion = version;
+        ExpiryInterval = expiryInterval;
+    }
+
+    public Lock Lock { get; } = new();
+    public string ClientId { get; }
+    public ProtocolVersion ProtocolVersion { get; set; }
+    /// <summary>Seconds the session outlives its connection; 0 = ends with it; uint.MaxValue = never expires.</summary>
+    public uint ExpiryInterval { get; set; }
+    public bool IsPersistent => ExpiryInterval > 0;
+    /// <summary>The connection that owns the session: set at CONNECT, before CONNACK; takeovers disconnect it.</summary>
+    public MqttChannel? Owner { get; private set; }
+    /// <summary>The connection deliveries go to: set once CONNACK has been queued to it.</summary>
+    public MqttChannel? Channel { get; private set; }
+    public bool IsConnected => Channel is not null;
+    /// <summary>Whether the store holds this session (it was persistent at some point), so ending it must delete it there.</summary>
+    public bool Stored { get; set; }
+    public DateTimeOffset? DisconnectedAt { get; private set; }
+    /// <summary>Set once the session has ended; deliveries to it are refused from then on.</summary>
+    public bool Ended { get; private set; }
+    public Dictionary<string, Subscription> Subscriptions { get; } = new(StringComparer.Ordinal);
+    /// <summary>Inbound QoS 2 packet ids between PUBREC and PUBREL [MQTT-4.3.3-9].</summary>
+    public HashSet<ushort> IncomingQoS2 { get; } = [];
+    public ApplicationMessage? PendingWill { get; set; }
+    public DateTimeOffset? PendingWillAt { get; set; }
+
+    public int InflightCount { get { lock (Lock) return _inflight.Count; } }
+    public int QueuedCount { get { lock (Lock) return _queue.Count; } }
+
+    /// <summary>When the session ends if no client resumes it; null while connected or if it never expires.</summary>
+    public DateTimeOffset? ExpiresAt =>
+        DisconnectedAt is { } at && ExpiryInterval != uint.MaxValue ? at.AddSeconds(ExpiryInterval) : null;
+
+    /// <summary>True when a QoS 1/2 delivery would be sent at once rather than queued (shared-subscription balancing).</summary>
+    public bool HasWindowRoom => Channel is { } channel && _inflight.Count < Window(channel);
+
+    public SessionRecord ToRecord() => new(ClientId, ProtocolVersion, ExpiryInterval, DisconnectedAt,
+        PendingWill is null || PendingWillAt is null ? null : new WillRecord(PendingWill, PendingWillAt.Value));
+
+    /// <summary>
+    /// Accepts a delivery: sends it now if a client is attached and the in-flight window allows, queues it otherwise.
+    /// Returns false when it was dropped (session ended, queue limit, offline QoS 0, too large for the client).
+    /// Caller holds no lock.
+    /// </summary>
+    public bool Deliver(Delivery delivery)
+    {
+        lock (Lock)
+        {
+            if (Ended) return false;
+            var channel = Channel;
+            if (delivery.QoS == QoS.AtMostOnce)
+            {
+                if (channel is not null) return channel.SendPublish(delivery, 0, dup: false);
+                if (!_context.Options.QueueQoS0WhenOffline) return false;
+                return TryQueue(delivery);
+            }
+            if (channel is not null && _queue.Count == 0 && _inflight.Count < Window(channel))
+            {
+                return SendInflight(channel, delivery);
+            }
+            return TryQueue(delivery);
+        }
+    }
+
+    /// <summary>Makes <paramref name="channel"/> the owner (CONNECT accepted, CONNACK not yet sent). A pending will is cancelled [MQTT-3.1.3-9].</summary>
+    public void Claim(MqttChannel channel)
+    {
+        lock (Lock)
+        {
+            Owner = channel;
+            Channel = null;
+            DisconnectedAt = null;
+            PendingWill = null;
+            PendingWillAt = null;
+        }
+    }
+
+    /// <summary>
+    /// Starts delivery to the owner: queues CONNACK through <paramref name="sendConnAck"/> first, under the session lock so
+    /// no PUBLISH can overtake it, then resends in-flight messages (DUP set, same packet id; PUBREL where PUBREC had
+    /// arrived) [MQTT-4.4.0-1] and drains the queue. False when another connection took the session over meanwhile.
+    /// </summary>
+    public bool Attach(MqttChannel channel, Action sendConnAck)
+    {
+        lock (Lock)
+        {
+            if (!ReferenceEquals(Owner, channel) || Ended) return false;
+            sendConnAck();
+            Channel = channel;
+            var now = _context.Now;
+            foreach (var (packetId, inflight) in _inflight)
+            {
+                if (inflight.State == DeliveryState.AwaitingComp)
+                {
+                    channel.Send(new PubRelPacket { PacketId = packetId });
+                }
+                else
+                {
+                    // [MQTT-3.3.1-1] DUP marks a re-delivery attempt.
+                    channel.SendPublishPacket(OutgoingPublish.Create(inflight.Delivery, packetId, dup: true, now, channel.Version));
+                }
+            }
+            Pump(channel);
+            return true;
+        }
+    }
+
+    /// <summary>Detaches the connection if it still owns the session. Returns whether it did.</summary>
+    public bool Detach(MqttChannel channel)
+    {
+        lock (Lock)
+        {
+            if (!ReferenceEquals(Owner, channel)) return false;
+            Owner = null;
+            Channel = null;
+            DisconnectedAt = _context.Now;
+            return true;
+        }
+    }
+
+    /// <summary>Marks the session ended and returns what it still held for shared groups (to go to another member).</summary>
+    public List<Delivery> End()
+    {
+        lock (Lock)
+        {
+            Ended = true;
+            Owner = null;
+            Channel = null;
+            var orphans = TakeSharedLocked();
+            _inflight.Clear();
+            _queue.Clear();
+            _queuedBytes = 0;
+            return orphans;
+        }
+    }
+
+    /// <summary>
+    /// Removes and returns the shared-subscription messages this session has not yet had acknowledged (queued, or sent
+    /// and waiting for PUBACK/PUBREC), so another member can have them. Messages past PUBREC stay: the client has them.
+    /// </summary>
+    public List<Delivery> TakeUnacknowledgedShared()
+    {
+        lock (Lock) return TakeSharedLocked();
+    }
+
+    public void OnPubAck(ushort packetId)
+    {
+        lock (Lock)
+        {
+            if (!_inflight.TryGetValue(packetId, out var inflight) || inflight.State != DeliveryState.AwaitingAck
+                || inflight.Delivery.QoS != QoS.AtLeastOnce) return;
+            Complete(packetId, inflight);
+        }
+    }
+
+    /// <summary>Returns false when the packet id is unknown (the caller answers PUBREL 0x92).</summary>
+    public bool OnPubRec(ushort packetId, ReasonCode reasonCode)
+    {
+        lock (Lock)
+        {
+            if (!_inflight.TryGetValue(packetId, out var inflight) || inflight.Delivery.QoS != QoS.ExactlyOnce) return false;
+            if (reasonCode >= ReasonCode.UnspecifiedError)
+            {
+                // A failing PUBREC ends the exchange: no PUBREL is sent [MQTT-4.3.3-?] (section 4.3.3).
+                Complete(packetId, inflight);
+                return true;
+            }
+            if (inflight.State == DeliveryState.AwaitingAck)
+            {
+                inflight.State = DeliveryState.AwaitingComp;
+                if (IsPersistent) _context.Store.UpdateDelivery(ClientId, inflight.Delivery.Message.Id, packetId, DeliveryState.AwaitingComp).Forget();
+            }
+            // [MQTT-4.3.3-4] PUBREL with the same packet id (also on a duplicate PUBREC).
+            Channel?.Send(new PubRelPacket { PacketId = packetId });
+            return true;
+        }
+    }
+
+    public void OnPubComp(ushort packetId)
+    {
+        lock (Lock)
+        {
+            if (!_inflight.TryGetValue(packetId, out var inflight) || inflight.State != DeliveryState.AwaitingComp) return;
+            Complete(packetId, inflight);
+        }
+    }
+
+    /// <summary>Sets the disconnection time of a session recovered from the store.</summary>
+    public void MarkDisconnected(DateTimeOffset at)
+    {
+        lock (Lock) DisconnectedAt = at;
+    }
+
+    /// <summary>Restores a delivery recovered from the store (start-up), preserving its packet id and state.</summary>
+    public void Restore(Delivery delivery, ushort packetId, DeliveryState state)
+    {
+        lock (Lock)
+        {
+            if (state == DeliveryState.Queued || packetId == 0)
+            {
+                _queue.Enqueue(delivery);
+                _queuedBytes += delivery.Message.Payload.Length;
+                return;
+            }
+            _inflight[packetId] = new InflightDelivery(delivery, packetId) { State = state };
+            _lastPacketId = packetId;
+        }
+    }
+
+    private void Complete(ushort packetId, InflightDelivery inflight)
+    {
+        _inflight.Remove(packetId);
+        if (IsPersistent) _context.Store.RemoveDelivery(ClientId, inflight.Delivery.Message.Id).Forget();
+        if (Channel is { } channel) Pump(channel);
+    }
+
+    private int Window(MqttChannel channel) => Math.Min(channel.ClientReceiveMaximum, _context.Options.MaxInflightMessages);
+
+    private bool TryQueue(Delivery delivery)
+    {
+        var options = _context.Options;
+        if (_queue.Count >= options.MaxQueuedMessages || _queuedBytes + delivery.Message.Payload.Length > options.MaxQueuedBytes)
+        {
+            BrokerMetrics.Add(ref _context.Metrics.DroppedQueueFull);
+            BrokerMetrics.Add(ref _context.Metrics.MessagesDropped);
+            return false;
+        }
+        _queue.Enqueue(delivery);
+        _queuedBytes += delivery.Message.Payload.Length;
+        return true;
+    }
+
+    /// <summary>Sends queued messages while the client's Receive Maximum allows [MQTT-3.3.4-9].</summary>
+    private void Pump(MqttChannel channel)
+    {
+        var window = Window(channel);
+        var now = _context.Now;
+        while (_queue.Count > 0 && (_queue.Peek().QoS == QoS.AtMostOnce || _inflight.Count < window))
+        {
+            var delivery = _queue.Dequeue();
+            _queuedBytes -= delivery.Message.Payload.Length;
+            if (delivery.Message.IsExpired(now))
+            {
+                // [MQTT-3.3.2-5] an expired message is not delivered.
+                BrokerMetrics.Add(ref _context.Metrics.DroppedExpired);
+                if (IsPersistent && delivery.QoS > QoS.AtMostOnce) _context.Store.RemoveDelivery(ClientId, delivery.Message.Id).Forget();
+                continue;
+            }
+            if (delivery.QoS == QoS.AtMostOnce) channel.SendPublish(delivery, 0, dup: false);
+            else SendInflight(channel, delivery);
+        }
+    }
+
+    private bool SendInflight(MqttChannel channel, Delivery delivery)
+    {
+        var packetId = NextPacketId();
+        if (!channel.SendPublish(delivery, packetId, dup: false))
+        {
+            // Too large for this client: treated as delivered [MQTT-3.1.2-25].
+            if (IsPersistent) _context.Store.RemoveDelivery(ClientId, delivery.Message.Id).Forget();
+            return false;
+        }
+        _inflight[packetId] = new InflightDelivery(delivery, packetId);
+        if (IsPersistent) _context.Store.UpdateDelivery(ClientId, delivery.Message.Id, packetId, DeliveryState.AwaitingAck).Forget();
+        return true;
+    }
+
+    /// <summary>A packet id not in use by any outbound exchange [MQTT-2.2.1-3].</summary>
+    private ushort NextPacketId()
+    {
+        for (var attempts = 0; attempts < ushort.MaxValue; attempts++)
+        {
+            _lastPacketId = _lastPacketId == ushort.MaxValue ? (ushort)1 : (ushort)(_lastPacketId + 1);
+            if (!_inflight.ContainsKey(_lastPacketId)) return _lastPacketId;
+        }
+        throw new InvalidOperationException("No free packet identifier.");
+    }
+
+    private List<Delivery> TakeSharedLocked()
+    {
+        var taken = new List<Delivery>();
+        foreach (var (packetId, inflight) in _inflight.ToList())
+        {
+            if (inflight.Delivery.ShareGroup is null || inflight.State != DeliveryState.AwaitingAck) continue;
+            _inflight.Remove(packetId);
+            taken.Add(inflight.Delivery);
+            if (IsPersistent) _context.Store.RemoveDelivery(ClientId, inflight.Delivery.Message.Id).Forget();
+        }
+        if (_queue.Any(d => d.ShareGroup is not null))
+        {
+            var keep = new Queue<Delivery>();
+            foreach (var delivery in _queue)
+            {
+                if (delivery.ShareGroup is null) { keep.Enqueue(delivery); continue; }
+                taken.Add(delivery);
+                _queuedBytes -= delivery.Message.Payload.Length;
+                if (IsPersistent) _context.Store.RemoveDelivery(ClientId, delivery.Message.Id).Forget();
+            }
+            _queue.Clear();
+            foreach (var delivery in keep) _queue.Enqueue(delivery);
+        }
+        return taken;
+    }
+}

@@ -1,0 +1,177 @@
+using System.Collections.Concurrent;
+using Gatehouse.Broker.Channel;
+using Gatehouse.Broker.Diagnostics;
+using Gatehouse.Broker.Routing;
+using Gatehouse.Protocol;
+using Gatehouse.Protocol.Topics;
+using Microsoft.Extensions.Logging;
+
+namespace Gatehouse.Broker.Sessions;
+
+/// <summary>
+/// Owns every session by client id: creation, resumption, takeover, the end of sessions (expiry, clean start) and
+/// the wills that wait for their delay. Connect and disconnect transitions are serialised by one lock; delivery
+/// never takes it.
+/// </summary>
+public sealed class SessionManager(BrokerContext context, Router router, Action<ApplicationMessage> publishWill)
+{
+    private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
+    private readonly ILogger _log = context.LoggerFactory.CreateLogger("Gatehouse.Sessions");
+
+    public int Count => _sessions.Count;
+
+    public IEnumerable<Session> All => _sessions.Values;
+
+    public Session? Find(string clientId) => _sessions.GetValueOrDefault(clientId);
+
+    /// <summary>
+    /// Binds a connecting client to its session. An existing connection with the same client id is taken over
+    /// [MQTT-3.1.4-3]; Clean Start discards the old session [MQTT-3.1.2-4], otherwise it is resumed [MQTT-3.1.2-5].
+    /// </summary>
+    public (Session Session, bool Present) Connect(MqttChannel channel, string clientId, bool cleanStart, uint expiryInterval,
+        ProtocolVersion version, ref DurabilityBarrier barrier)
+    {
+        lock (_lock)
+        {
+            var present = false;
+            if (_sessions.TryGetValue(clientId, out var existing))
+            {
+                if (existing.Owner is { } previous && !ReferenceEquals(previous, channel))
+                {
+                    _log.LogInformation("Client {ClientId} taken over by a new connection from {Remote}", clientId, channel.RemoteAddress);
+                    BrokerMetrics.Add(ref context.Metrics.Takeovers);
+                    existing.Detach(previous);
+                    previous.DisconnectByServer(ReasonCode.SessionTakenOver);
+                }
+                if (cleanStart)
+                {
+                    EndLocked(existing, ref barrier);
+                }
+                else
+                {
+                    existing.ProtocolVersion = version;
+                    existing.ExpiryInterval = expiryInterval;
+                    existing.Claim(channel);
+                    present = true;
+                    Persist(existing, ref barrier);
+                    return (existing, present);
+                }
+            }
+            var session = new Session(context, clientId, version, expiryInterval);
+            session.Claim(channel);
+            _sessions[clientId] = session;
+            Persist(session, ref barrier);
+            return (session, present);
+        }
+    }
+
+    /// <summary>Mirrors the session's existence to the store: saved while persistent, deleted once it no longer is.</summary>
+    public void Persist(Session session, ref DurabilityBarrier barrier)
+    {
+        if (session.IsPersistent)
+        {
+            session.Stored = true;
+            barrier.Add(context.Store.SaveSession(session.ToRecord()));
+        }
+        else if (session.Stored)
+        {
+            session.Stored = false;
+            barrier.Add(context.Store.DeleteSession(session.ClientId));
+        }
+    }
+
+    /// <summary>
+    /// The connection of <paramref name="channel"/> has closed. A session with expiry 0 ends now; otherwise it waits.
+    /// The will goes out now, or when its delay or the session ends, whichever is first [MQTT-3.1.3-9]; not at all if
+    /// another connection has already resumed the session within the delay.
+    /// </summary>
+    public void Disconnected(MqttChannel channel, Session session, ApplicationMessage? will, uint willDelay)
+    {
+        ApplicationMessage? publishNow = null;
+        List<Delivery>? orphans = null;
+        lock (_lock)
+        {
+            var wasCurrent = session.Detach(channel);
+            if (!wasCurrent)
+            {
+                // Taken over: if the session was resumed, a delayed will is cancelled; an immediate one still goes.
+                if (will is not null && (willDelay == 0 || session.Ended || !_sessions.ContainsKey(session.ClientId))) publishNow = will;
+            }
+            else
+            {
+                var barrier = new DurabilityBarrier();
+                if (!session.IsPersistent)
+                {
+                    EndLocked(session, ref barrier);
+                    publishNow = will;
+                }
+                else
+                {
+                    if (will is not null)
+                    {
+                        if (willDelay == 0) publishNow = will;
+                        else
+                        {
+                            session.PendingWill = will;
+                            session.PendingWillAt = context.Now.AddSeconds(Math.Min(willDelay, session.ExpiryInterval));
+                        }
+                    }
+                    // Shared-subscription messages this member had not acknowledged go to another member now.
+                    orphans = session.TakeUnacknowledgedShared();
+                    Persist(session, ref barrier);
+                }
+            }
+        }
+        if (orphans is { Count: > 0 }) router.Redeliver(orphans, session);
+        if (publishNow is not null) publishWill(publishNow);
+    }
+
+    /// <summary>Ends expired sessions and publishes wills whose delay has passed.</summary>
+    public void Sweep(DateTimeOffset now)
+    {
+        List<ApplicationMessage>? wills = null;
+        foreach (var session in _sessions.Values)
+        {
+            if (session.IsConnected) continue;
+            lock (_lock)
+            {
+                if (session.IsConnected || session.Ended) continue;
+                if (session.PendingWill is { } will && session.PendingWillAt <= now)
+                {
+                    (wills ??= []).Add(will);
+                    session.PendingWill = null;
+                    session.PendingWillAt = null;
+                    var willBarrier = new DurabilityBarrier();
+                    Persist(session, ref willBarrier);
+                }
+                if (session.ExpiresAt is { } expires && expires <= now)
+                {
+                    _log.LogInformation("Session {ClientId} expired", session.ClientId);
+                    var barrier = new DurabilityBarrier();
+                    if (session.PendingWill is { } pending) (wills ??= []).Add(pending);
+                    EndLocked(session, ref barrier);
+                }
+            }
+        }
+        if (wills is null) return;
+        foreach (var will in wills) publishWill(will);
+    }
+
+    /// <summary>Adds a session recovered from the store (start-up).</summary>
+    public void Restore(Session session) => _sessions[session.ClientId] = session;
+
+    private void EndLocked(Session session, ref DurabilityBarrier barrier)
+    {
+        var orphans = session.End();
+        foreach (var subscription in session.Subscriptions.Values)
+        {
+            var share = TopicRules.TryParseShared(subscription.TopicFilter, out var shareName, out var filter);
+            router.Unsubscribe(session, share == ShareParse.Shared ? shareName : null, filter);
+        }
+        session.Subscriptions.Clear();
+        _sessions.TryRemove(new KeyValuePair<string, Session>(session.ClientId, session));
+        if (session.Stored) barrier.Add(context.Store.DeleteSession(session.ClientId));
+        if (orphans.Count > 0) router.Redeliver(orphans, session);
+    }
+}

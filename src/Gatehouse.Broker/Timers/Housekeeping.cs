@@ -1,0 +1,59 @@
+using Gatehouse.Broker.Connections;
+using Gatehouse.Broker.Retained;
+using Gatehouse.Broker.Sessions;
+using Microsoft.Extensions.Logging;
+
+namespace Gatehouse.Broker.Timers;
+
+/// <summary>
+/// One periodic sweep for everything time-driven: CONNECT deadlines, keep-alive (1.5 ×), session expiry, delayed wills
+/// and retained-message expiry. A 250 ms tick keeps every deadline within a quarter second.
+/// </summary>
+public sealed class Housekeeping(BrokerContext context, ConnectionRegistry connections, SessionManager sessions,
+    RetainedMessages retained) : IAsyncDisposable
+{
+    public static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(250);
+
+    private readonly ILogger _log = context.LoggerFactory.CreateLogger("Gatehouse.Housekeeping");
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _loop;
+    private DateTimeOffset _lastRetainedSweep = DateTimeOffset.MinValue;
+
+    public void Start() => _loop = RunAsync();
+
+    /// <summary>One pass; public so tests with a fake clock can drive it.</summary>
+    public void SweepOnce()
+    {
+        var now = context.Now;
+        foreach (var channel in connections.All) channel.CheckTimeouts();
+        sessions.Sweep(now);
+        if (now - _lastRetainedSweep >= TimeSpan.FromSeconds(5))
+        {
+            _lastRetainedSweep = now;
+            retained.RemoveExpired(now);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null) await _loop.ConfigureAwait(false);
+        _stop.Dispose();
+    }
+
+    private async Task RunAsync()
+    {
+        using var timer = new PeriodicTimer(Tick, context.Time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+            {
+                try { SweepOnce(); }
+                catch (Exception ex) { _log.LogError(ex, "Housekeeping sweep failed"); }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}

@@ -1,0 +1,98 @@
+using System.CommandLine;
+using Gatehouse.Broker;
+using Gatehouse.Hosting;
+
+namespace Gatehouse.Cli;
+
+/// <summary><c>gatehouse serve</c>: runs the broker until SIGINT/SIGTERM.</summary>
+internal static class ServeCommand
+{
+    private const string Description = """
+        Run the broker: MQTT over TCP, TLS and WebSocket (/mqtt), and the HTTP endpoint (/healthz).
+
+        Every setting in appsettings.json can also be given as --Section:Key=value (e.g. --Broker:MaxConnections=5000)
+        or as an environment variable GATEHOUSE_Section__Key (e.g. GATEHOUSE_Broker__MaxConnections=5000).
+        Precedence, lowest first: appsettings.json, --config file, environment, command line. Port 0 disables a listener.
+        """;
+
+    private static readonly (string Name, string Key, string HelpName, string Description)[] s_flags =
+    [
+        ("--mqtt-port", SettingNames.MqttPort, "N", "MQTT over TCP port [default: 1883]"),
+        ("--ws-port", SettingNames.WsPort, "N", "MQTT over WebSocket port, path /mqtt [default: 8083]"),
+        ("--tls-port", SettingNames.TlsPort, "N", "MQTT over TLS port, with --tls-cert only [default: 8883]"),
+        ("--wss-port", SettingNames.WssPort, "N", "MQTT over secure WebSocket port, with --tls-cert only [default: 8084]"),
+        ("--http-port", SettingNames.HttpPort, "N", "HTTP port: /healthz [default: 8080]"),
+        ("--bind", SettingNames.Bind, "ADDRESS", "IP address to listen on [default: 0.0.0.0]"),
+        ("--data-dir", SettingNames.DataDir, "DIR", "Data directory, created if missing [default: ./data]"),
+        ("--storage", SettingNames.Storage, "memory|sqlite", "Where sessions and retained messages live [default: memory]"),
+        ("--max-keep-alive", SettingNames.MaxKeepAlive, "S", "Upper bound for client keep-alive in seconds; 0 = no bound [default: 0]"),
+        ("--max-packet-size", SettingNames.MaxPacketSize, "BYTES", "Largest packet accepted from a client [default: 1048576]"),
+        ("--tls-cert", SettingNames.TlsCertificate, "PEM_OR_PFX", "Server certificate: PEM (key inside or in --tls-key) or PFX; enables TLS listeners"),
+        ("--tls-key", SettingNames.TlsKey, "PEM", "Private key of a PEM --tls-cert"),
+    ];
+
+    public static Command Create()
+    {
+        var command = new Command("serve", Description)
+        {
+            // --Section:Key=value overrides arrive as unmatched tokens; ParseOverrides rejects anything else.
+            TreatUnmatchedTokensAsErrors = false,
+        };
+
+        var flags = new List<(Option<string> Option, string Key)>();
+        foreach (var (name, key, helpName, description) in s_flags)
+        {
+            var option = new Option<string>(name) { Description = description, HelpName = helpName };
+            command.Options.Add(option);
+            flags.Add((option, key));
+        }
+        var config = new Option<string>("--config")
+        {
+            Description = "JSON file with the same keys as appsettings.json; overrides it",
+            HelpName = "FILE",
+        };
+        command.Options.Add(config);
+
+        command.SetAction((parse, cancellationToken) => RunAsync(
+            parse,
+            parse.GetValue(config),
+            flags.ToDictionary(f => f.Key, f => parse.GetValue(f.Option), StringComparer.OrdinalIgnoreCase),
+            cancellationToken));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(
+        ParseResult parse, string? configFile, Dictionary<string, string?> flags, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var configuration = GatehouseConfiguration.Build(new GatehouseConfiguration.Inputs
+            {
+                ConfigFile = configFile,
+                Overrides = GatehouseConfiguration.ParseOverrides(parse.UnmatchedTokens),
+                Flags = flags,
+            });
+            var server = SettingsBinder.Bind<ServerSettings>(configuration, ServerSettings.SectionName);
+            var broker = SettingsBinder.Bind<BrokerOptions>(configuration, "Broker");
+            var plan = HostPlan.Create(server, broker);
+            PortProbe.EnsureAvailable(plan.BindAddress, plan.Listeners);
+
+            await using var host = GatehouseHost.Create(plan, configuration);
+            await host.StartAsync(cancellationToken);
+
+            var stdout = Console.Out;
+            foreach (var (listener, endPoint) in host.BoundListeners)
+                stdout.WriteLine($"gatehouse: {listener.Name} listening on {endPoint}{listener.Suffix}");
+            stdout.WriteLine("gatehouse: ready");
+
+            await host.WaitForShutdownAsync(cancellationToken);
+            stdout.WriteLine("gatehouse: stopped");
+            return 0;
+        }
+        catch (SettingsException ex)
+        {
+            GatehouseCli.WriteError(ex.Message);
+            return GatehouseCli.Failure;
+        }
+    }
+}

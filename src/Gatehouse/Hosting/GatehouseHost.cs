@@ -1,0 +1,178 @@
+using System.Net;
+using System.Net.Sockets;
+using Gatehouse.Broker;
+using Gatehouse.Storage;
+using Gatehouse.Transport.Tcp;
+using Gatehouse.Transport.Tls;
+using Gatehouse.Transport.WebSockets;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+
+namespace Gatehouse.Hosting;
+
+/// <summary>
+/// The composition root of <c>gatehouse serve</c>: one Kestrel server with a listener per enabled port (raw MQTT
+/// connection handlers for TCP/TLS, HTTP for WebSocket and health), the broker, its store and the console logger.
+/// </summary>
+public sealed class GatehouseHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly HostPlan _plan;
+    private readonly List<(ListenerSpec Spec, ListenOptions Options)> _bound = [];
+
+    private GatehouseHost(HostPlan plan, IConfiguration configuration)
+    {
+        _plan = plan;
+        _app = Build(configuration);
+    }
+
+    /// <summary>Builds the host; nothing is bound or started yet.</summary>
+    public static GatehouseHost Create(HostPlan plan, IConfiguration configuration) => new(plan, configuration);
+
+    public IServiceProvider Services => _app.Services;
+
+    /// <summary>
+    /// Starts the broker and binds every listener. Throws <see cref="SettingsException"/> when a port cannot be bound.
+    /// </summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _app.StartAsync(cancellationToken);
+        }
+        catch (IOException ex) when (ex.InnerException is AddressInUseException or SocketException)
+        {
+            throw TranslateBindFailure(ex);
+        }
+    }
+
+    /// <summary>The listeners with the endpoints they are bound to, in start-up line order.</summary>
+    public IEnumerable<(ListenerSpec Listener, IPEndPoint EndPoint)> BoundListeners
+        => _bound.Select(b => (b.Spec, b.Options.IPEndPoint ?? new IPEndPoint(_plan.BindAddress, b.Spec.Port)));
+
+    /// <summary>Completes when the host was asked to stop (SIGTERM, SIGINT, Ctrl+C) and has shut down gracefully.</summary>
+    public Task WaitForShutdownAsync(CancellationToken cancellationToken) => _app.WaitForShutdownAsync(cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => _app.StopAsync(cancellationToken);
+
+    public ValueTask DisposeAsync() => _app.DisposeAsync();
+
+    private WebApplication Build(IConfiguration configuration)
+    {
+        var plan = _plan;
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions
+        {
+            ApplicationName = "gatehouse",
+            ContentRootPath = AppContext.BaseDirectory,
+            EnvironmentName = Environments.Production,
+        });
+        builder.Configuration.AddConfiguration(configuration);
+
+        // Logs go to stderr, one line each; stdout carries only the start-up lines ("... listening on ...", "ready").
+        builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.UseUtcTimestamp = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+        });
+        builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(plan.Server.ShutdownTimeoutSeconds));
+        builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
+
+        // A whole packet may have to sit in the input buffer before the broker consumes it.
+        var inputBuffer = Math.Max(1024L * 1024, plan.Broker.MaxPacketSize + 64L * 1024);
+        builder.Services.Configure<WebSocketDuplexPipeOptions>(o => o.MaxInputBufferSize = inputBuffer);
+
+        builder.Services.AddSingleton(plan.Broker);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<IBrokerStore>(_ => CreateStore(plan));
+        builder.Services.AddSingleton(sp => new MqttBroker(
+            sp.GetRequiredService<BrokerOptions>(),
+            sp.GetRequiredService<IBrokerStore>(),
+            sp.GetRequiredService<ILoggerFactory>(),
+            sp.GetRequiredService<TimeProvider>()));
+        builder.Services.AddHostedService<BrokerLifetimeService>();
+        builder.Services.AddRoutingCore();
+
+        builder.WebHost
+            .UseKestrelCore()
+            .UseSockets(o => o.MaxReadBufferSize = inputBuffer)
+            .ConfigureKestrel(kestrel =>
+            {
+                kestrel.AddServerHeader = false;
+                _bound.Clear();
+                foreach (var listener in plan.Listeners)
+                {
+                    kestrel.Listen(plan.BindAddress, listener.Port, options =>
+                    {
+                        ConfigureListener(options, listener.Kind, plan.Certificate);
+                        _bound.Add((listener, options));
+                    });
+                }
+            });
+
+        var app = builder.Build();
+
+        var webSocketPorts = plan.Listeners
+            .Where(l => l.Kind is ListenerKind.MqttWebSocket or ListenerKind.MqttSecureWebSocket)
+            .Select(l => l.Port)
+            .ToHashSet();
+        app.MapWhen(context => webSocketPorts.Contains(context.Connection.LocalPort), ws =>
+        {
+            ws.UseWebSockets();
+            ws.Run(MqttWebSocketEndpoint.HandleAsync);
+        });
+        HttpEndpoints.MapHealth(app);
+        return app;
+    }
+
+    private static void ConfigureListener(ListenOptions options, ListenerKind kind, ServerCertificate? certificate)
+    {
+        switch (kind)
+        {
+            case ListenerKind.Mqtt:
+                options.UseConnectionHandler<MqttConnectionHandler>();
+                break;
+            case ListenerKind.MqttTls:
+                options.UseMqttTls(certificate!);
+                options.UseConnectionHandler<MqttConnectionHandler>();
+                break;
+            case ListenerKind.MqttWebSocket:
+                options.Protocols = HttpProtocols.Http1;
+                break;
+            case ListenerKind.MqttSecureWebSocket:
+                options.Protocols = HttpProtocols.Http1;
+                options.UseWebSocketTls(certificate!);
+                break;
+            case ListenerKind.Http:
+                options.Protocols = HttpProtocols.Http1AndHttp2;
+                break;
+        }
+    }
+
+    private static IBrokerStore CreateStore(HostPlan plan) => plan.Server.Storage switch
+    {
+        StorageKind.Memory => new MemoryBrokerStore(),
+        // Rejected by SettingsValidator until the storage issue lands.
+        _ => throw new SettingsException($"storage '{plan.Server.Storage}' is not available"),
+    };
+
+    private SettingsException TranslateBindFailure(IOException ex)
+    {
+        var error = ex.InnerException is SocketException socketError ? socketError.SocketErrorCode : SocketError.AddressAlreadyInUse;
+        // Kestrel's message names the endpoint: "Failed to bind to address http://127.0.0.1:1883: address already in use."
+        var listener = _plan.Listeners.FirstOrDefault(l => ex.Message.Contains($":{l.Port}:", StringComparison.Ordinal));
+        return listener is null
+            ? new SettingsException($"cannot bind a listener: {SettingsException.OneLine(ex.Message)}", ex)
+            : PortProbe.BindFailure(listener, new IPEndPoint(_plan.BindAddress, listener.Port), error, ex.Message, ex);
+    }
+}

@@ -1,0 +1,54 @@
+namespace Gatehouse.Hosting;
+
+/// <summary>Host settings: configuration section "Server". Broker limits are in <see cref="Broker.BrokerOptions"/> ("Broker").</summary>
+public sealed class ServerSettings
+{
+    public const string SectionName = "Server";
+
+    /// <summary>IP address every listener binds to.</summary>
+    public string Bind { get; set; } = "0.0.0.0";
+
+    /// <summary>MQTT over TCP; 0 disables.</summary>
+    public int MqttPort { get; set; } = 1883;
+
+    /// <summary>MQTT over WebSocket at /mqtt; 0 disables.</summary>
+    public int WsPort { get; set; } = 8083;
+
+    /// <summary>MQTT over TLS; only with a certificate; 0 disables.</summary>
+    public int TlsPort { get; set; } = 8883;
+
+    /// <summary>MQTT over secure WebSocket at /mqtt; only with a certificate; 0 disables.</summary>
+    public int WssPort { get; set; } = 8084;
+
+    /// <summary>HTTP endpoint (health now, API later); 0 disables.</summary>
+    public int HttpPort { get; set; } = 8080;
+
+    /// <summary>Directory for durable state; created when missing.</summary>
+    public string DataDir { get; set; } = "./data";
+
+    public StorageKind Storage { get; set; } = StorageKind.Memory;
+
+    /// <summary>Time allowed for a graceful shutdown before connections are cut.</summary>
+    public int ShutdownTimeoutSeconds { get; set; } = 10;
+
+    public TlsSettings Tls { get; set; } = new();
+}
+
+/// <summary>Section "Server:Tls".</summary>
+public sealed class TlsSettings
+{
+    /// <summary>PEM certificate (key inside or in <see cref="Key"/>) or PKCS#12/PFX file. Empty: no TLS listeners.</summary>
+    public string? Certificate { get; set; }
+
+    /// <summary>PEM private key for a PEM <see cref="Certificate"/>.</summary>
+    public string? Key { get; set; }
+
+    /// <summary>Password of the PFX file or of an encrypted PEM key.</summary>
+    public string? Password { get; set; }
+}
+
+public enum StorageKind
+{
+    Memory,
+    Sqlite,
+}

@@ -1,0 +1,3 @@
+using Gatehouse.Cli;
+
+return await GatehouseCli.RunAsync(args);

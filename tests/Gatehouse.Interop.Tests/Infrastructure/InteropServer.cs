@@ -1,0 +1,168 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Gatehouse.Interop.Tests.Infrastructure;
+
+/// <summary>
+/// The broker under test, started once per test class with MQTT/TCP, WebSocket (/mqtt) and TLS listeners on
+/// free loopback ports. Normally the real `gatehouse serve`; with GATEHOUSE_INTEROP_BROKER=mosquitto a local
+/// mosquitto broker instead, which checks the tests themselves against a reference implementation.
+/// </summary>
+public sealed class InteropServer : IAsyncLifetime
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+    private ClientProcess? _process;
+
+    public string Host => "127.0.0.1";
+
+    public int MqttPort { get; private set; }
+
+    public int WsPort { get; private set; }
+
+    public int TlsPort { get; private set; }
+
+    /// <summary>The server's self-signed certificate (PEM); clients trust it as their CA file.</summary>
+    public string CaFile => Certificate.CertificatePath;
+
+    public TestCertificate Certificate { get; private set; } = null!;
+
+    public string Directory { get; } = Path.Combine(Path.GetTempPath(), "gatehouse-interop-" + Guid.NewGuid().ToString("N")[..12]);
+
+    public static bool UsingMosquitto =>
+        string.Equals(Environment.GetEnvironmentVariable("GATEHOUSE_INTEROP_BROKER"), "mosquitto", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Server output so far, for assertion messages.</summary>
+    public string Transcript => _process?.Transcript ?? "(server not started)\n";
+
+    public bool HasExited => _process is { HasExited: true };
+
+    /// <summary>The last lines the server printed.</summary>
+    public string Tail(int lines)
+    {
+        var all = Transcript.Split('\n');
+        return string.Join('\n', all.Skip(Math.Max(0, all.Length - lines)));
+    }
+
+    public async Task InitializeAsync()
+    {
+        System.IO.Directory.CreateDirectory(Directory);
+        Certificate = TestCertificate.Create(Path.Combine(Directory, "tls"));
+
+        // Free ports are found by binding port 0; a rare collision with another process shows up as a start failure,
+        // so try a few times.
+        for (var attempt = 1; ; attempt++)
+        {
+            (MqttPort, WsPort, TlsPort) = (FreePort(), FreePort(), FreePort());
+            _process = UsingMosquitto ? StartMosquitto() : StartGatehouse();
+            try
+            {
+                if (UsingMosquitto)
+                    await WaitUntilListeningAsync(_process, MqttPort);
+                else
+                    await _process.WaitForLineAsync("gatehouse: ready", StartTimeout);
+                return;
+            }
+            catch (InteropException) when (attempt < 3 && _process.HasExited)
+            {
+                await _process.DisposeAsync();
+            }
+        }
+    }
+
+    private ClientProcess StartGatehouse()
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "gatehouse.dll");
+        if (!File.Exists(dll))
+            throw new FileNotFoundException("gatehouse.dll is not beside the test assembly; is src/Gatehouse referenced?", dll);
+        return ClientProcess.Start("gatehouse", "dotnet",
+        [
+            "exec", dll, "serve",
+            "--bind", Host,
+            "--mqtt-port", MqttPort.ToString(),
+            "--ws-port", WsPort.ToString(),
+            "--tls-port", TlsPort.ToString(),
+            "--tls-cert", Certificate.CertificatePath,
+            "--tls-key", Certificate.KeyPath,
+            "--http-port", "0",
+            "--storage", "memory",
+            "--data-dir", Path.Combine(Directory, "data"),
+        ], workingDirectory: Directory);
+    }
+
+    private ClientProcess StartMosquitto()
+    {
+        var config = Path.Combine(Directory, "mosquitto.conf");
+        File.WriteAllText(config, $"""
+            allow_anonymous true
+            log_dest stdout
+            listener {MqttPort} {Host}
+            listener {WsPort} {Host}
+            protocol websockets
+            listener {TlsPort} {Host}
+            certfile {Certificate.CertificatePath}
+            keyfile {Certificate.KeyPath}
+
+            """);
+        return ClientProcess.Start("mosquitto", "mosquitto", ["-c", config], workingDirectory: Directory);
+    }
+
+    /// <summary>mosquitto does not flush a ready line to a pipe; poll its port instead.</summary>
+    private static async Task WaitUntilListeningAsync(ClientProcess process, int port)
+    {
+        var deadline = DateTime.UtcNow + StartTimeout;
+        while (true)
+        {
+            try
+            {
+                using var probe = new TcpClient();
+                await probe.ConnectAsync(IPAddress.Loopback, port);
+                return;
+            }
+            catch (SocketException) when (DateTime.UtcNow < deadline && !process.HasExited)
+            {
+                await Task.Delay(20);
+            }
+            catch (SocketException)
+            {
+                throw new InteropException($"{process.Name} is not listening on {port}", process);
+            }
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Fails with the server's output if the server has died (a crash is a finding of its own).</summary>
+    public void AssertAlive()
+    {
+        if (_process is { HasExited: true })
+            throw new InteropException("the broker process exited during the test", _process);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_process is not null)
+        {
+            _process.Terminate();
+            try
+            {
+                await _process.WaitForExitAsync(TimeSpan.FromSeconds(10));
+            }
+            catch (InteropException)
+            {
+            }
+            await _process.DisposeAsync();
+        }
+        try
+        {
+            System.IO.Directory.Delete(Directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
