@@ -13,6 +13,7 @@ public sealed class BrokerContext(BrokerOptions options, IBrokerStore store, Tim
     public ILoggerFactory LoggerFactory { get; } = loggerFactory;
     public BrokerMetrics Metrics { get; } = new();
     public DateTimeOffset StartedAt { get; } = time.GetUtcNow();
+    public LimitReporter Limits { get; } = new(loggerFactory.CreateLogger("Gatehouse.Limits"), time);
 
     public DateTimeOffset Now => Time.GetUtcNow();
 

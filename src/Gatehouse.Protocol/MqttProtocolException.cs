@@ -10,6 +10,9 @@ public sealed class MqttProtocolException : Exception
 
     public ReasonCode ReasonCode { get; }
 
+    /// <summary>For a CONNECT that failed after its protocol level was read: the version the client declared.</summary>
+    public ProtocolVersion? ConnectVersion { get; set; }
+
     public static MqttProtocolException Malformed(string message) => new(ReasonCode.MalformedPacket, message);
 
     public static MqttProtocolException ProtocolError(string message) => new(ReasonCode.ProtocolError, message);

@@ -124,6 +124,33 @@ public sealed class MosquittoClientTests(InteropServer server, ITestOutputHelper
     [Theory]
     [InlineData("mqttv311")]
     [InlineData("mqttv5")]
+    public async Task QoS0Burst_ThenDisconnectAndClose_EveryMessageIsRouted_AndTheWillIsDiscarded(string version)
+    {
+        // mosquitto_pub -l writes each PUBLISH, then DISCONNECT, then closes at once: the broker must process every
+        // packet that arrived before the close, in order [MQTT-4.6.0-6], and discard the Will on DISCONNECT
+        // [MQTT-3.1.2-10] (v3.1.1) / [MQTT-3.14.4-3] (v5). Several rounds, because losing the tail is timing-dependent.
+        const int rounds = 8, perRound = 10;
+        var topic = $"{Prefix}/burst";
+        var sub = await SubscribeAsync("sub", version, ["-t", $"{topic}/#", "-q", "0", "-C", $"{rounds * perRound + 1}"]);
+        var lines = string.Concat(Enumerable.Range(1, perRound).Select(i => $"m{i}\n"));
+        for (var round = 1; round <= rounds; round++)
+        {
+            await Pub($"pub-{round}", version,
+                ["-t", $"{topic}/data", "-q", "0", "-l", "--will-topic", $"{topic}/will", "--will-payload", $"will-{round}"],
+                stdin: lines).ExpectSuccessAsync(Deadline);
+        }
+        await Pub("pub-end", version, ["-t", $"{topic}/end", "-q", "1", "-m", "end"]).ExpectSuccessAsync(Deadline);
+        await sub.WaitForLineAsync(l => l.Contains($"\"topic\":\"{topic}/end\"", StringComparison.Ordinal), Deadline, "the end marker");
+
+        var received = Messages(sub).Select(m => $"{m.GetProperty("topic").GetString()![(topic.Length + 1)..]}={m.GetProperty("payload").GetString()}").ToList();
+        var expected = Enumerable.Range(1, rounds).SelectMany(_ => Enumerable.Range(1, perRound).Select(i => $"data=m{i}")).Append("end=end");
+        Assert.True(!received.Any(r => r.StartsWith("will=", StringComparison.Ordinal)) && expected.SequenceEqual(received),
+            $"expected {rounds} x m1..m{perRound} then end, and no will; received {received.Count}: {string.Join(" ", received)}");
+    }
+
+    [Theory]
+    [InlineData("mqttv311")]
+    [InlineData("mqttv5")]
     public async Task PersistentSession_ReceivesQoS1MessagesQueuedWhileAway(string version)
     {
         var topic = $"{Prefix}/persist";
@@ -182,9 +209,11 @@ public sealed class MosquittoClientTests(InteropServer server, ITestOutputHelper
             ["-t", $"{topic}/+", "-U", $"{topic}/+", "-t", $"{topic}/kept", "-q", "1", "-C", "1", "-x", "30",
              "-D", "connect", "user-property", "device", "d-1", "-D", "connect", "receive-maximum", "10"],
             ready: "received UNSUBACK");
-        await Pub("pub", "mqttv5", ["-t", $"{topic}/kept", "-q", "1", "-m", "after-unsubscribe"]).ExpectSuccessAsync(Deadline);
+        // Only the removed filter matches "other"; -C 1 makes the first delivered message the verdict.
+        await Pub("pub-other", "mqttv5", ["-t", $"{topic}/other", "-q", "1", "-m", "unsubscribed"]).ExpectSuccessAsync(Deadline);
+        await Pub("pub-kept", "mqttv5", ["-t", $"{topic}/kept", "-q", "1", "-m", "kept"]).ExpectSuccessAsync(Deadline);
         await sub.ExpectSuccessAsync(Deadline);
-        Assert.Equal("after-unsubscribe", Assert.Single(Messages(sub)).GetProperty("payload").GetString());
+        Assert.Equal("kept", Assert.Single(Messages(sub)).GetProperty("payload").GetString());
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -203,7 +232,8 @@ public sealed class MosquittoClientTests(InteropServer server, ITestOutputHelper
         if (tool == "mosquitto_sub")
             args.AddRange(["-F", "%j"]); // one JSON object per message, properties included
         args.AddRange(arguments);
-        return Start($"{name} ({tool})", tool, args, stdin);
+        // stdbuf: mosquitto_pub/sub use stdio, which buffers a pipe fully; lines are needed as they happen.
+        return Start($"{name} ({tool})", "stdbuf", ["-oL", "-eL", tool, .. args], stdin);
     }
 
     /// <summary>Starts mosquitto_sub and waits until the broker has acknowledged its subscriptions.</summary>

@@ -94,9 +94,9 @@ public class FixedHeaderRulesTests
     [Fact]
     public void Maximum_packet_size_counts_the_whole_packet()
     {
-        var bytes = Wire.Hex("30 05 0001 61 6869"); // 7 bytes in total
-        Assert.IsType<PublishPacket>(Wire.Decode(bytes, V5, maximumPacketSize: 7));
-        AssertRejected(bytes, V5, ReasonCode.PacketTooLarge, maximumPacketSize: 6);
+        var bytes = Wire.Hex("30 06 0001 61 00 6869"); // 8 bytes in total
+        Assert.IsType<PublishPacket>(Wire.Decode(bytes, V5, maximumPacketSize: 8));
+        AssertRejected(bytes, V5, ReasonCode.PacketTooLarge, maximumPacketSize: 7);
     }
 
     [Theory]

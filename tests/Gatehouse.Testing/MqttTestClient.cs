@@ -23,7 +23,7 @@ public sealed class MqttTestClient : IAsyncDisposable
 
     private readonly TcpClient _tcp;
     private readonly NetworkStream _stream;
-    private readonly Channel<byte[]> _frames = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly Channel<byte[]> _frames = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = false, SingleWriter = true });
     private readonly CancellationTokenSource _closing = new();
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly Task _readLoop;
@@ -155,6 +155,17 @@ public sealed class MqttTestClient : IAsyncDisposable
             throw new MqttTestException($"{Name}: no packet from the server within {limit.TotalMilliseconds:0} ms");
         }
         throw new MqttTestException($"{Name}: the server closed the connection while a packet was expected{CloseSuffix()}");
+    }
+
+    /// <summary>Completes with true once a packet is waiting (without taking it), false once the connection closed.</summary>
+    public async Task<bool> WaitToReceiveAsync(CancellationToken cancellationToken)
+        => await _frames.Reader.WaitToReadAsync(cancellationToken);
+
+    /// <summary>Takes the next packet if one is already waiting.</summary>
+    public bool TryReceive(out MqttPacket? packet)
+    {
+        packet = _frames.Reader.TryRead(out var frame) ? Decode(frame) : null;
+        return packet is not null;
     }
 
     /// <summary>The next packet from the server, decoded for <see cref="Version"/>.</summary>

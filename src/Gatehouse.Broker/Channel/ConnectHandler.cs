@@ -25,7 +25,7 @@ internal static class ConnectHandler
         if (BrokerMetrics.Read(ref context.Metrics.ClientsConnected) >= options.MaxConnections)
         {
             BrokerMetrics.Add(ref context.Metrics.ConnectionsRejectedLimit);
-            channel.Log.LogWarning("Connection limit {Limit} reached; refusing {Remote}", options.MaxConnections, channel.RemoteAddress);
+            context.Limits.Hit("MaxConnections", $"{options.MaxConnections} clients connected; refusing {channel.RemoteAddress}");
             Refuse(channel, ReasonCode.ServerBusy);
             return;
         }
@@ -98,6 +98,7 @@ internal static class ConnectHandler
             return;
         }
         BrokerMetrics.Add(ref context.Metrics.ClientsConnected);
+        channel.CountedAsConnected = true;
         channel.Log.LogDebug("Client {ClientId} connected from {Remote} (v{Version}, session present {Present})",
             clientId, channel.RemoteAddress, (int)version, present);
     }

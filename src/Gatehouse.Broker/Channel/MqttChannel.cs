@@ -44,6 +44,8 @@ public sealed class MqttChannel
     /// <summary>Null until CONNECT is decoded: the decoder then accepts only CONNECT.</summary>
     public ProtocolVersion? DecodeVersion { get; internal set; }
     public bool IsConnected { get; internal set; }
+    /// <summary>Counted in clients/connected (CONNACK sent); undone exactly once when the connection closes.</summary>
+    internal bool CountedAsConnected { get; set; }
     public Session? Session { get; internal set; }
     public string? ClientId { get; internal set; }
     /// <summary>The client's Receive Maximum: our cap on unacknowledged QoS 1/2 PUBLISHes to it [MQTT-3.3.4-9].</summary>
@@ -126,6 +128,8 @@ public sealed class MqttChannel
         {
             BrokerMetrics.Add(ref Context.Metrics.DroppedTooLarge);
             BrokerMetrics.Add(ref Context.Metrics.MessagesDropped);
+            Context.Limits.Hit("client Maximum Packet Size",
+                $"message on {packet.Topic} is larger than the {ClientMaximumPacketSize} bytes client {ClientId} accepts; not sent");
             return false;
         }
         return packetId == 0 ? Connection.EnqueueDroppable(packet) : Connection.Enqueue(packet);
@@ -189,9 +193,10 @@ public sealed class MqttChannel
         BrokerMetrics.Add(ref Context.Metrics.ProtocolErrors);
         _log.LogInformation("Protocol violation from {ClientId} ({Remote}): {Reason} {Message}", ClientId ?? "-", RemoteAddress,
             ex.ReasonCode, ex.Message);
-        if (!IsConnected && DecodeVersion == ProtocolVersion.V500)
+        if (!IsConnected && (ex.ConnectVersion ?? DecodeVersion) == ProtocolVersion.V500)
         {
-            // During CONNECT a 5.0 client learns the reason from CONNACK.
+            // During CONNECT a 5.0 client learns the reason from CONNACK [MQTT-4.13.1-1].
+            Version = ProtocolVersion.V500;
             Send(new ConnAckPacket { ReasonCode = ex.ReasonCode });
         }
         else if (!IsConnected && ex.ReasonCode == ReasonCode.UnsupportedProtocolVersion)
@@ -228,8 +233,8 @@ public sealed class MqttChannel
     {
         if (Interlocked.Exchange(ref _closedHandled, 1) != 0) return;
         Broker.Connections.Remove(this);
+        if (CountedAsConnected) BrokerMetrics.Add(ref Context.Metrics.ClientsConnected, -1);
         if (Session is not { } session) return;
-        BrokerMetrics.Add(ref Context.Metrics.ClientsConnected, -1);
         var will = WillSuppressed || Broker.IsShuttingDown ? null : Will;
         var willDelay = will?.Properties?.WillDelayInterval ?? 0;
         var message = will is null ? null : WillConverter.ToMessage(will, ClientId!, Context, willDelay);

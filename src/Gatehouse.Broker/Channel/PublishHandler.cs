@@ -15,6 +15,11 @@ internal static class PublishHandler
         var session = channel.Session!;
         BrokerMetrics.Add(ref context.Metrics.PublishReceived);
         var topic = channel.Version == ProtocolVersion.V500 ? channel.ResolveInboundTopic(publish) : publish.Topic;
+        if (publish.Properties?.SubscriptionIdentifiers is { Count: > 0 })
+        {
+            // [MQTT-3.3.4-6] a client's PUBLISH must not carry a Subscription Identifier.
+            throw MqttProtocolException.ProtocolError("Subscription Identifier in a client PUBLISH");
+        }
 
         if (topic.Length > options.MaxTopicLength || TopicRules.CountLevels(topic) > options.MaxTopicLevels)
         {
@@ -107,6 +112,7 @@ internal static class PublishHandler
     private static void Reject(MqttChannel channel, PublishPacket publish, ReasonCode reasonCode, string reason)
     {
         BrokerMetrics.Add(ref channel.Context.Metrics.MessagesDropped);
+        if (reasonCode == ReasonCode.TopicNameInvalid) channel.Context.Limits.Hit("MaxTopicLength/MaxTopicLevels", $"client {channel.ClientId}: {reason}");
         if (channel.Version == ProtocolVersion.V500 && publish.QoS != QoS.AtMostOnce)
         {
             var properties = channel.RequestProblemInformation ? new MqttProperties { ReasonString = reason } : null;

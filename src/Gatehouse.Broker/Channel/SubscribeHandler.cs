@@ -46,6 +46,7 @@ internal static class SubscribeHandler
                 if (!existed && session.Subscriptions.Count >= options.MaxSubscriptionsPerSession)
                 {
                     BrokerMetrics.Add(ref context.Metrics.SubscriptionsRejectedLimit);
+                    context.Limits.Hit("MaxSubscriptionsPerSession", $"session {session.ClientId} refused a subscription to {filter}");
                     codes.Add(v5 ? ReasonCode.QuotaExceeded : ReasonCode.UnspecifiedError);
                     continue;
                 }

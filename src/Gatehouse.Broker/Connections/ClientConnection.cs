@@ -81,6 +81,8 @@ public sealed class ClientConnection
         {
             BrokerMetrics.Add(ref _context.Metrics.DroppedSlowConsumer);
             BrokerMetrics.Add(ref _context.Metrics.MessagesDropped);
+            _context.Limits.Hit("MaxQueuedBytes (slow consumer)",
+                $"client {Protocol.ClientId} has not taken its queued bytes; QoS 0 message on {publish.Topic} dropped");
             return false;
         }
         return Enqueue(publish);

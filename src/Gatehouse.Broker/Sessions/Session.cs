@@ -250,6 +250,8 @@ public sealed class Session
         {
             BrokerMetrics.Add(ref _context.Metrics.DroppedQueueFull);
             BrokerMetrics.Add(ref _context.Metrics.MessagesDropped);
+            _context.Limits.Hit("MaxQueuedMessages/MaxQueuedBytes",
+                $"session {ClientId} holds {_queue.Count} messages, {_queuedBytes} bytes; message on {delivery.Message.Topic} dropped");
             return false;
         }
         _queue.Enqueue(delivery);

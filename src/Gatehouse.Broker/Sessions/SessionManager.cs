@@ -32,6 +32,21 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
     public (Session Session, bool Present) Connect(MqttChannel channel, string clientId, bool cleanStart, uint expiryInterval,
         ProtocolVersion version, ref DurabilityBarrier barrier)
     {
+        ApplicationMessage? endedWill = null;
+        try
+        {
+            return ConnectLocked(channel, clientId, cleanStart, expiryInterval, version, ref barrier, ref endedWill);
+        }
+        finally
+        {
+            // A Clean Start ends the old session, and with it the wait of its delayed will [MQTT-3.1.3-9].
+            if (endedWill is not null) publishWill(endedWill);
+        }
+    }
+
+    private (Session Session, bool Present) ConnectLocked(MqttChannel channel, string clientId, bool cleanStart, uint expiryInterval,
+        ProtocolVersion version, ref DurabilityBarrier barrier, ref ApplicationMessage? endedWill)
+    {
         lock (_lock)
         {
             var present = false;
@@ -46,7 +61,7 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
                 }
                 if (cleanStart)
                 {
-                    EndLocked(existing, ref barrier);
+                    endedWill = EndLocked(existing, ref barrier);
                 }
                 else
                 {
@@ -149,8 +164,7 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
                 {
                     _log.LogInformation("Session {ClientId} expired", session.ClientId);
                     var barrier = new DurabilityBarrier();
-                    if (session.PendingWill is { } pending) (wills ??= []).Add(pending);
-                    EndLocked(session, ref barrier);
+                    if (EndLocked(session, ref barrier) is { } pending) (wills ??= []).Add(pending);
                 }
             }
         }
@@ -161,8 +175,12 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
     /// <summary>Adds a session recovered from the store (start-up).</summary>
     public void Restore(Session session) => _sessions[session.ClientId] = session;
 
-    private void EndLocked(Session session, ref DurabilityBarrier barrier)
+    /// <summary>Ends the session; returns its pending will, which the caller publishes once the lock is released.</summary>
+    private ApplicationMessage? EndLocked(Session session, ref DurabilityBarrier barrier)
     {
+        var will = session.PendingWill;
+        session.PendingWill = null;
+        session.PendingWillAt = null;
         var orphans = session.End();
         foreach (var subscription in session.Subscriptions.Values)
         {
@@ -173,5 +191,6 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
         _sessions.TryRemove(new KeyValuePair<string, Session>(session.ClientId, session));
         if (session.Stored) barrier.Add(context.Store.DeleteSession(session.ClientId));
         if (orphans.Count > 0) router.Redeliver(orphans, session);
+        return will;
     }
 }

@@ -20,10 +20,26 @@ internal static class ConnectCodec
         else if (name.SequenceEqual(MqIsdp) && level == 3) version = ProtocolVersion.V310;
         else
         {
-            ThrowHelper.Protocol(ReasonCode.UnsupportedProtocolVersion, $"Unsupported protocol name/level {level}.");
-            return null!;
+            // A level-5 client gets its answer in 5.0 form (CONNACK 0x84), anyone else the 3.1.1 return code 0x01.
+            throw new MqttProtocolException(ReasonCode.UnsupportedProtocolVersion, $"Unsupported protocol name/level {level}.")
+            {
+                ConnectVersion = level == 5 ? ProtocolVersion.V500 : null,
+            };
         }
+        try
+        {
+            return DecodeBody(ref r, version);
+        }
+        catch (MqttProtocolException ex) when (ex.ConnectVersion is null)
+        {
+            // The channel answers a 5.0 client's faulty CONNECT with a CONNACK reason code [MQTT-4.13.1-1].
+            ex.ConnectVersion = version;
+            throw;
+        }
+    }
 
+    private static ConnectPacket DecodeBody(ref MqttBinaryReader r, ProtocolVersion version)
+    {
         var flags = r.ReadByte();
         // "The Server MUST validate that the reserved flag in the CONNECT packet is set to 0" [MQTT-3.1.2-3].
         if ((flags & ReservedFlag) != 0) ThrowHelper.Malformed("CONNECT reserved flag is set.");

@@ -2,10 +2,10 @@ using Gatehouse.Protocol.Packets;
 
 namespace Gatehouse.Protocol.Codec;
 
-/// <summary>DISCONNECT (section 3.14) and AUTH (section 3.15): reason code and properties, both omissible.</summary>
+/// <summary>DISCONNECT (section 3.14): reason code and properties, both omissible in 5.0.</summary>
 internal static class DisconnectCodec
 {
-    public static DisconnectPacket DecodeDisconnect(ref MqttBinaryReader r, ProtocolVersion version)
+    public static DisconnectPacket Decode(ref MqttBinaryReader r, ProtocolVersion version)
     {
         var packet = new DisconnectPacket();
         // 3.1.1 DISCONNECT has no variable header and no payload: Remaining Length 0 (sections 3.14.1-3.14.3).
@@ -23,20 +23,7 @@ internal static class DisconnectCodec
         return packet;
     }
 
-    public static AuthPacket DecodeAuth(ref MqttBinaryReader r)
-    {
-        var packet = new AuthPacket();
-        // "The Reason Code and Property Length can be omitted if the Reason Code is 0x00 (Success) and there are no
-        // Properties. In this case the AUTH has a Remaining Length of 0" (3.15.2.1).
-        if (r.End) return packet;
-        packet.ReasonCode = (ReasonCode)r.ReadByte();
-        if (r.End) return packet;
-        packet.Properties = PropertyReader.Read(ref r, PropertyScope.Auth);
-        if (!r.End) ThrowHelper.Malformed("Unexpected bytes after AUTH.");
-        return packet;
-    }
-
-    public static EncodePlan PlanDisconnect(DisconnectPacket p, ProtocolVersion version)
+    public static EncodePlan Plan(DisconnectPacket p, ProtocolVersion version)
     {
         var first = EncodePlan.FirstByteOf(PacketType.Disconnect);
         if (version != ProtocolVersion.V500) return new EncodePlan(first, 0);
@@ -45,17 +32,8 @@ internal static class DisconnectCodec
         return new EncodePlan(first, p.ReasonCode == ReasonCode.NormalDisconnection ? 0 : 1);
     }
 
-    public static EncodePlan PlanAuth(AuthPacket p, ProtocolVersion version)
-    {
-        if (version != ProtocolVersion.V500) ThrowHelper.Encoding("AUTH exists only in MQTT 5.0.");
-        var first = EncodePlan.FirstByteOf(PacketType.Auth);
-        var properties = PropertyWriter.GetContentLength(p.Properties, PropertyScope.Auth);
-        if (properties == 0 && p.ReasonCode == ReasonCode.Success) return new EncodePlan(first, 0);
-        return new EncodePlan(first, 1 + PropertyWriter.GetBlockLength(properties), properties);
-    }
-
-    /// <summary>Writes the reason code and properties the plan made room for (nothing, the code alone, or both).</summary>
-    public static void Encode(ref MqttBinaryWriter w, ReasonCode reasonCode, MqttProperties? properties, PropertyScope scope, in EncodePlan plan)
+    /// <summary>Writes the reason code and properties the plan made room for (nothing, the code alone, or both); shared with AUTH.</summary>
+    public static void EncodeReasonAndProperties(ref MqttBinaryWriter w, ReasonCode reasonCode, MqttProperties? properties, PropertyScope scope, in EncodePlan plan)
     {
         if (plan.RemainingLength == 0) return;
         w.WriteByte((byte)reasonCode);

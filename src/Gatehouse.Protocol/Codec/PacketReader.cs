@@ -85,8 +85,8 @@ public static class PacketReader
             case PacketType.PingResp:
                 RequireEmpty(ref r, header.Type);
                 return PingRespPacket.Instance;
-            case PacketType.Disconnect: return DisconnectCodec.DecodeDisconnect(ref r, v);
-            case PacketType.Auth: return DisconnectCodec.DecodeAuth(ref r);
+            case PacketType.Disconnect: return DisconnectCodec.Decode(ref r, v);
+            case PacketType.Auth: return AuthCodec.Decode(ref r);
             default:
                 ThrowHelper.Malformed($"Reserved packet type {(int)header.Type}.");
                 return null!;

@@ -24,8 +24,8 @@ public static class PacketWriter
             case SubAckPacket p: SubAckCodec.Encode(ref w, p, version, plan); break;
             case UnsubscribePacket p: UnsubscribeCodec.Encode(ref w, p, version, plan); break;
             case UnsubAckPacket p: UnsubAckCodec.Encode(ref w, p, version, plan); break;
-            case DisconnectPacket p: DisconnectCodec.Encode(ref w, p.ReasonCode, p.Properties, PropertyScope.Disconnect, plan); break;
-            case AuthPacket p: DisconnectCodec.Encode(ref w, p.ReasonCode, p.Properties, PropertyScope.Auth, plan); break;
+            case DisconnectPacket p: DisconnectCodec.EncodeReasonAndProperties(ref w, p.ReasonCode, p.Properties, PropertyScope.Disconnect, plan); break;
+            case AuthPacket p: AuthCodec.Encode(ref w, p, plan); break;
             default: break; // PINGREQ / PINGRESP: fixed header only.
         }
         if (w.Position != total) throw new InvalidOperationException($"Encoded {w.Position} bytes for {packet.Type}, planned {total}.");
@@ -46,8 +46,8 @@ public static class PacketWriter
         SubAckPacket p => SubAckCodec.Plan(p, version),
         UnsubscribePacket p => UnsubscribeCodec.Plan(p, version),
         UnsubAckPacket p => UnsubAckCodec.Plan(p, version),
-        DisconnectPacket p => DisconnectCodec.PlanDisconnect(p, version),
-        AuthPacket p => DisconnectCodec.PlanAuth(p, version),
+        DisconnectPacket p => DisconnectCodec.Plan(p, version),
+        AuthPacket p => AuthCodec.Plan(p, version),
         PingReqPacket => new EncodePlan(EncodePlan.FirstByteOf(PacketType.PingReq), 0),
         PingRespPacket => new EncodePlan(EncodePlan.FirstByteOf(PacketType.PingResp), 0),
         _ => throw new ArgumentException($"Unknown packet type {packet.GetType().Name}.", nameof(packet)),

@@ -1,4 +1,7 @@
 using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
+using Gatehouse.Hosting;
 
 namespace Gatehouse.Cli;
 
@@ -13,13 +16,27 @@ internal static class GatehouseCli
 
     public static async Task<int> RunAsync(string[] args)
     {
+        // --Section:Key=value configuration overrides are taken out first: System.CommandLine cannot declare them.
+        Dictionary<string, string?> overrides;
+        try
+        {
+            overrides = GatehouseConfiguration.ExtractOverrides(args, out args);
+        }
+        catch (SettingsException ex)
+        {
+            WriteError(ex.Message);
+            return UsageError;
+        }
+
         var root = new RootCommand("Gatehouse: an MQTT 3.1.1 and 5.0 broker and IoT device hub.");
-        root.Subcommands.Add(ServeCommand.Create());
+        var serve = ServeCommand.Create(overrides);
+        root.Subcommands.Add(serve);
+        AddHelpSections(root, new Dictionary<Command, string> { [serve] = ServeCommand.HelpSection });
 
         var parse = root.Parse(args.Length == 0 ? ["--help"] : args);
         if (parse.Errors.Count > 0)
         {
-            WriteError(parse.Errors[0].Message + " (see 'gatehouse --help')");
+            WriteError(string.Join("; ", parse.Errors.Select(e => e.Message.TrimEnd('.'))) + " (see 'gatehouse --help')");
             return UsageError;
         }
 
@@ -41,4 +58,24 @@ internal static class GatehouseCli
 
     public static void WriteError(string message)
         => Console.Error.WriteLine("gatehouse: error: " + message.ReplaceLineEndings(" ").Trim());
+
+    /// <summary>Appends a free-text section to a command's --help output.</summary>
+    private static void AddHelpSections(RootCommand root, Dictionary<Command, string> sections)
+    {
+        var help = root.Options.OfType<HelpOption>().Single();
+        if (help.Action is SynchronousCommandLineAction standard)
+            help.Action = new HelpWithSections(standard, sections);
+    }
+
+    private sealed class HelpWithSections(SynchronousCommandLineAction standard, Dictionary<Command, string> sections)
+        : SynchronousCommandLineAction
+    {
+        public override int Invoke(ParseResult parseResult)
+        {
+            var result = standard.Invoke(parseResult);
+            if (sections.TryGetValue(parseResult.CommandResult.Command, out var text))
+                parseResult.InvocationConfiguration.Output.WriteLine(text);
+            return result;
+        }
+    }
 }

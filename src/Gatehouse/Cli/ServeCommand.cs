@@ -7,12 +7,16 @@ namespace Gatehouse.Cli;
 /// <summary><c>gatehouse serve</c>: runs the broker until SIGINT/SIGTERM.</summary>
 internal static class ServeCommand
 {
-    private const string Description = """
-        Run the broker: MQTT over TCP, TLS and WebSocket (/mqtt), and the HTTP endpoint (/healthz).
+    private const string Description =
+        "Run the broker: MQTT over TCP, TLS and WebSocket (/mqtt), and the HTTP endpoint (/healthz).";
 
-        Every setting in appsettings.json can also be given as --Section:Key=value (e.g. --Broker:MaxConnections=5000)
-        or as an environment variable GATEHOUSE_Section__Key (e.g. GATEHOUSE_Broker__MaxConnections=5000).
-        Precedence, lowest first: appsettings.json, --config file, environment, command line. Port 0 disables a listener.
+    public const string HelpSection = """
+        Configuration:
+          Every key of appsettings.json can also be set on the command line as --Section:Key=value
+          (e.g. --Broker:MaxConnections=5000) or in the environment as GATEHOUSE_Section__Key
+          (e.g. GATEHOUSE_Broker__MaxConnections=5000). Precedence, lowest first: appsettings.json,
+          --config FILE, environment, command line. Port 0 disables a listener.
+
         """;
 
     private static readonly (string Name, string Key, string HelpName, string Description)[] s_flags =
@@ -31,13 +35,10 @@ internal static class ServeCommand
         ("--tls-key", SettingNames.TlsKey, "PEM", "Private key of a PEM --tls-cert"),
     ];
 
-    public static Command Create()
+    /// <param name="overrides">--Section:Key=value pairs taken from the command line before parsing.</param>
+    public static Command Create(IReadOnlyDictionary<string, string?> overrides)
     {
-        var command = new Command("serve", Description)
-        {
-            // --Section:Key=value overrides arrive as unmatched tokens; ParseOverrides rejects anything else.
-            TreatUnmatchedTokensAsErrors = false,
-        };
+        var command = new Command("serve", Description);
 
         var flags = new List<(Option<string> Option, string Key)>();
         foreach (var (name, key, helpName, description) in s_flags)
@@ -54,22 +55,25 @@ internal static class ServeCommand
         command.Options.Add(config);
 
         command.SetAction((parse, cancellationToken) => RunAsync(
-            parse,
             parse.GetValue(config),
+            overrides,
             flags.ToDictionary(f => f.Key, f => parse.GetValue(f.Option), StringComparer.OrdinalIgnoreCase),
             cancellationToken));
         return command;
     }
 
     private static async Task<int> RunAsync(
-        ParseResult parse, string? configFile, Dictionary<string, string?> flags, CancellationToken cancellationToken)
+        string? configFile,
+        IReadOnlyDictionary<string, string?> overrides,
+        Dictionary<string, string?> flags,
+        CancellationToken cancellationToken)
     {
         try
         {
             var configuration = GatehouseConfiguration.Build(new GatehouseConfiguration.Inputs
             {
                 ConfigFile = configFile,
-                Overrides = GatehouseConfiguration.ParseOverrides(parse.UnmatchedTokens),
+                Overrides = overrides,
                 Flags = flags,
             });
             var server = SettingsBinder.Bind<ServerSettings>(configuration, ServerSettings.SectionName);

@@ -68,49 +68,62 @@ public static class GatehouseConfiguration
         }
         catch (Exception ex) when (ex is FormatException or InvalidDataException or JsonException or IOException)
         {
-            var reason = ex.InnerException is { } inner ? inner.Message : ex.Message;
+            var reason = ex.GetBaseException().Message;
             var file = configPath ?? Path.Combine(inputs.BaseDirectory, AppSettingsFileName);
             throw new SettingsException($"cannot read {file}: {SettingsException.OneLine(reason)}", ex);
         }
     }
 
     /// <summary>
-    /// Turns the tokens the command line did not recognise into configuration overrides. Accepted:
-    /// <c>--Section:Key=value</c> and <c>--Section:Key value</c>; anything else is an error.
+    /// Takes the configuration overrides out of the raw arguments: <c>--Section:Key=value</c> and
+    /// <c>--Section:Key value</c>, where Section is one of <see cref="KnownSections"/>. Everything else is left in
+    /// <paramref name="remaining"/> for the command-line parser (so <c>--config:file.json</c> still reaches it).
     /// </summary>
-    public static Dictionary<string, string?> ParseOverrides(IReadOnlyList<string> tokens)
+    public static Dictionary<string, string?> ExtractOverrides(IReadOnlyList<string> args, out string[] remaining)
     {
         var overrides = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
-        for (var i = 0; i < tokens.Count; i++)
+        var rest = new List<string>(args.Count);
+        for (var i = 0; i < args.Count; i++)
         {
-            var token = tokens[i];
-            if (!token.StartsWith("--", StringComparison.Ordinal) || !token.Contains(':', StringComparison.Ordinal))
-                throw new SettingsException($"unrecognized argument '{token}' (see 'gatehouse serve --help')");
+            var token = args[i];
+            if (token == "--")
+            {
+                rest.AddRange(args.Skip(i));
+                break;
+            }
+            if (!token.StartsWith("--", StringComparison.Ordinal))
+            {
+                rest.Add(token);
+                continue;
+            }
 
             var body = token[2..];
-            string key;
-            string value;
             var equals = body.IndexOf('=', StringComparison.Ordinal);
+            var key = equals >= 0 ? body[..equals] : body;
+            var colon = key.IndexOf(':', StringComparison.Ordinal);
+            if (colon < 0 || !KnownSections.Contains(key[..colon], StringComparer.OrdinalIgnoreCase))
+            {
+                rest.Add(token);
+                continue;
+            }
+
+            if (key.Split(':').Any(string.IsNullOrWhiteSpace))
+                throw new SettingsException($"malformed configuration key in '{token}'");
+
+            string value;
             if (equals >= 0)
             {
-                key = body[..equals];
                 value = body[(equals + 1)..];
             }
             else
             {
-                key = body;
-                if (i + 1 >= tokens.Count || tokens[i + 1].StartsWith("--", StringComparison.Ordinal))
+                if (i + 1 >= args.Count || args[i + 1].StartsWith("--", StringComparison.Ordinal))
                     throw new SettingsException($"missing value for '{token}'");
-                value = tokens[++i];
+                value = args[++i];
             }
-
-            var section = key.Split(':')[0];
-            if (!KnownSections.Contains(section, StringComparer.OrdinalIgnoreCase))
-                throw new SettingsException($"unknown configuration section '{section}' in '{token}' (known: {string.Join(", ", KnownSections)})");
-            if (key.Split(':').Any(string.IsNullOrWhiteSpace))
-                throw new SettingsException($"malformed configuration key in '{token}'");
             overrides[key] = value;
         }
+        remaining = [.. rest];
         return overrides;
     }
 }

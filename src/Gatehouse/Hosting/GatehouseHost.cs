@@ -154,7 +154,8 @@ public sealed class GatehouseHost : IAsyncDisposable
                 options.UseWebSocketTls(certificate!);
                 break;
             case ListenerKind.Http:
-                options.Protocols = HttpProtocols.Http1AndHttp2;
+                // Cleartext: HTTP/2 would need prior knowledge; keep Kestrel from warning about it.
+                options.Protocols = HttpProtocols.Http1;
                 break;
         }
     }

@@ -295,7 +295,7 @@ public sealed class ConnectTests(ConnectServer fixture, ITestOutputHelper output
     }
 
     [Fact]
-    public async Task V5_RequestProblemInformation0_SuppressesReasonStringsOnSubAck()
+    public async Task V5_RequestProblemInformation0_SuppressesReasonStringsOnAcks()
     {
         // [MQTT-3.1.2-29]: with Request Problem Information 0 no Reason String / User Property except on PUBLISH, CONNACK, DISCONNECT.
         var (client, _) = await ConnectRawAsync(ProtocolVersion.V500, NewClientId(), cleanStart: true, new MqttProperties { RequestProblemInformation = 0 });
@@ -303,6 +303,11 @@ public sealed class ConnectTests(ConnectServer fixture, ITestOutputHelper output
         Assert.Equal([ReasonCode.TopicFilterInvalid], subAck.ReasonCodes);
         Assert.Null(subAck.Properties?.ReasonString);
         Assert.Null(subAck.Properties?.UserProperties);
+
+        // A refused PUBLISH (clients may not write $SYS) is acknowledged without a Reason String too.
+        var ack = await client.PublishAsync("$SYS/forged", "x", QoS.AtLeastOnce);
+        Assert.True((byte)ack!.ReasonCode >= 0x80, $"publishing to $SYS was accepted: {PacketFormatter.Describe(ack)}");
+        Assert.Null(ack.Properties?.ReasonString);
     }
 }
 

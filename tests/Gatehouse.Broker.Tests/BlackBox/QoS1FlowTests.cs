@@ -153,4 +153,24 @@ public sealed class QoS1FlowTests(ServerFixture fixture, ITestOutputHelper outpu
         await client.SendAsync(new PubAckPacket { PacketId = 4242 });
         await client.PingAsync();
     }
+
+    [Theory]
+    [MemberData(nameof(BothVersions))]
+    public async Task Takeover_RedeliversUnacknowledgedMessagesToTheNewConnection(ProtocolVersion version)
+    {
+        // The session (with its in-flight messages) continues on the new connection [MQTT-4.4.0-1].
+        var id = NewClientId();
+        var topic = NewTopic();
+        var old = await ConnectPersistentAsync(version, id);
+        await old.SubscribeGrantedAsync(topic, QoS.AtLeastOnce);
+        var publisher = await ConnectAsync(version);
+        await publisher.PublishAsync(topic, "in flight", QoS.AtLeastOnce);
+        var original = await old.ReceivePublishAsync();
+
+        var taker = await ConnectPersistentAsync(version, id);
+        var redelivered = await taker.ReceivePublishAsync();
+        Assert.True(redelivered.Dup);
+        Assert.Equal(original.PacketId, redelivered.PacketId);
+        Assert.Equal("in flight", Text(redelivered.Payload));
+    }
 }

@@ -215,4 +215,18 @@ public sealed class RetainTests(ServerFixture fixture, ITestOutputHelper output)
         Assert.Equal("q0", Text(received.Payload));
         Assert.True(received.Retain);
     }
+
+    [Fact]
+    public async Task V5_RetainedMessageSentOnSubscribe_CarriesTheSubscriptionIdentifier()
+    {
+        // [MQTT-3.3.4-3]: a message published as the result of a subscription carries its Subscription Identifier.
+        var topic = NewTopic();
+        var publisher = await ConnectAsync(ProtocolVersion.V500);
+        await publisher.PublishAsync(topic, "r", QoS.AtLeastOnce, retain: true);
+        var subscriber = await ConnectAsync(ProtocolVersion.V500);
+        await subscriber.SubscribeGrantedAsync(topic, properties: new MqttProperties { SubscriptionIdentifiers = [99] });
+        var received = await subscriber.ReceivePublishAsync();
+        Assert.True(received.Retain);
+        Assert.Equal([99u], received.Properties?.SubscriptionIdentifiers ?? []);
+    }
 }

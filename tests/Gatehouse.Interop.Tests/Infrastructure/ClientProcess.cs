@@ -16,6 +16,7 @@ public sealed class ClientProcess : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly TaskCompletionSource _stdoutClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _stderrClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private bool _disposed;
     private event Action? LineArrived;
 
     private ClientProcess(string name, Process process)
@@ -28,7 +29,7 @@ public sealed class ClientProcess : IAsyncDisposable
 
     public int Id => _process.Id;
 
-    public bool HasExited => _process.HasExited;
+    public bool HasExited => _disposed || _process.HasExited;
 
     public int ExitCode => _process.ExitCode;
 
@@ -45,7 +46,7 @@ public sealed class ClientProcess : IAsyncDisposable
         {
             lock (_gate)
             {
-                var exit = _process.HasExited ? $"exit code {_process.ExitCode}" : "still running";
+                var exit = _disposed ? "stopped" : _process.HasExited ? $"exit code {_process.ExitCode}" : "still running";
                 return $"--- {Name} ({exit})\n{_transcript}--- end of {Name}\n";
             }
         }
@@ -193,7 +194,7 @@ public sealed class ClientProcess : IAsyncDisposable
     /// <summary>Asks the process to stop (SIGTERM), so a client can send its DISCONNECT.</summary>
     public void Terminate()
     {
-        if (_process.HasExited)
+        if (HasExited)
             return;
         using var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", _process.Id.ToString()]) { UseShellExecute = false });
         kill?.WaitForExit();
@@ -201,6 +202,9 @@ public sealed class ClientProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+            return;
+        var exited = _process.HasExited;
         Kill();
         try
         {
@@ -208,6 +212,11 @@ public sealed class ClientProcess : IAsyncDisposable
         }
         catch (TimeoutException)
         {
+        }
+        lock (_gate)
+        {
+            _transcript.Append(exited ? $"(exit code {_process.ExitCode})\n" : "(killed at the end of the test)\n");
+            _disposed = true;
         }
         _process.Dispose();
     }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Gatehouse.Testing;
 
 namespace Gatehouse.Interop.Tests.Infrastructure;
 
@@ -12,6 +13,7 @@ public sealed class InteropServer : IAsyncLifetime
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private ClientProcess? _process;
+    private ServerProcess? _gatehouse;
 
     public string Host => "127.0.0.1";
 
@@ -20,6 +22,9 @@ public sealed class InteropServer : IAsyncLifetime
     public int WsPort { get; private set; }
 
     public int TlsPort { get; private set; }
+
+    /// <summary>MQTT over WebSocket over TLS (wss://, path /mqtt).</summary>
+    public int WssPort { get; private set; }
 
     /// <summary>The server's self-signed certificate (PEM); clients trust it as their CA file.</summary>
     public string CaFile => Certificate.CertificatePath;
@@ -32,9 +37,11 @@ public sealed class InteropServer : IAsyncLifetime
         string.Equals(Environment.GetEnvironmentVariable("GATEHOUSE_INTEROP_BROKER"), "mosquitto", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Server output so far, for assertion messages.</summary>
-    public string Transcript => _process?.Transcript ?? "(server not started)\n";
+    public string Transcript =>
+        _gatehouse is not null ? $"--- gatehouse ({(_gatehouse.HasExited ? $"exit code {_gatehouse.ExitCode}" : "running")})\n{_gatehouse.Output}--- end of gatehouse\n"
+        : _process?.Transcript ?? "(server not started)\n";
 
-    public bool HasExited => _process is { HasExited: true };
+    public bool HasExited => _gatehouse is { HasExited: true } || _process is { HasExited: true };
 
     /// <summary>The last lines the server printed.</summary>
     public string Tail(int lines)
@@ -47,19 +54,28 @@ public sealed class InteropServer : IAsyncLifetime
     {
         System.IO.Directory.CreateDirectory(Directory);
         Certificate = TestCertificate.Create(Path.Combine(Directory, "tls"));
+        if (!UsingMosquitto)
+        {
+            WssPort = FreePort.Next(); // ServerProcess has no option for it; it would default to 8084
+            _gatehouse = await ServerProcess.StartAsync(new ServerProcessOptions
+            {
+                WebSocket = true,
+                Tls = true,
+                Arguments = ["--tls-cert", Certificate.CertificatePath, "--tls-key", Certificate.KeyPath, "--wss-port", $"{WssPort}"],
+            });
+            (MqttPort, WsPort, TlsPort) = (_gatehouse.MqttPort, _gatehouse.WebSocketPort, _gatehouse.TlsPort);
+            return;
+        }
 
         // Free ports are found by binding port 0; a rare collision with another process shows up as a start failure,
         // so try a few times.
         for (var attempt = 1; ; attempt++)
         {
-            (MqttPort, WsPort, TlsPort) = (FreePort(), FreePort(), FreePort());
-            _process = UsingMosquitto ? StartMosquitto() : StartGatehouse();
+            (MqttPort, WsPort, TlsPort, WssPort) = (FreePort.Next(), FreePort.Next(), FreePort.Next(), FreePort.Next());
+            _process = StartMosquitto();
             try
             {
-                if (UsingMosquitto)
-                    await WaitUntilListeningAsync(_process, MqttPort);
-                else
-                    await _process.WaitForLineAsync("gatehouse: ready", StartTimeout);
+                await WaitUntilListeningAsync(_process, MqttPort);
                 return;
             }
             catch (InteropException) when (attempt < 3 && _process.HasExited)
@@ -67,26 +83,6 @@ public sealed class InteropServer : IAsyncLifetime
                 await _process.DisposeAsync();
             }
         }
-    }
-
-    private ClientProcess StartGatehouse()
-    {
-        var dll = Path.Combine(AppContext.BaseDirectory, "gatehouse.dll");
-        if (!File.Exists(dll))
-            throw new FileNotFoundException("gatehouse.dll is not beside the test assembly; is src/Gatehouse referenced?", dll);
-        return ClientProcess.Start("gatehouse", "dotnet",
-        [
-            "exec", dll, "serve",
-            "--bind", Host,
-            "--mqtt-port", MqttPort.ToString(),
-            "--ws-port", WsPort.ToString(),
-            "--tls-port", TlsPort.ToString(),
-            "--tls-cert", Certificate.CertificatePath,
-            "--tls-key", Certificate.KeyPath,
-            "--http-port", "0",
-            "--storage", "memory",
-            "--data-dir", Path.Combine(Directory, "data"),
-        ], workingDirectory: Directory);
     }
 
     private ClientProcess StartMosquitto()
@@ -99,6 +95,10 @@ public sealed class InteropServer : IAsyncLifetime
             listener {WsPort} {Host}
             protocol websockets
             listener {TlsPort} {Host}
+            certfile {Certificate.CertificatePath}
+            keyfile {Certificate.KeyPath}
+            listener {WssPort} {Host}
+            protocol websockets
             certfile {Certificate.CertificatePath}
             keyfile {Certificate.KeyPath}
 
@@ -129,22 +129,17 @@ public sealed class InteropServer : IAsyncLifetime
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     /// <summary>Fails with the server's output if the server has died (a crash is a finding of its own).</summary>
     public void AssertAlive()
     {
-        if (_process is { HasExited: true })
-            throw new InteropException("the broker process exited during the test", _process);
+        if (HasExited)
+            throw new InvalidOperationException("the broker process exited during the test\n" + Transcript);
     }
 
     public async Task DisposeAsync()
     {
+        if (_gatehouse is not null)
+            await _gatehouse.DisposeAsync();
         if (_process is not null)
         {
             _process.Terminate();

@@ -1,12 +1,13 @@
 // Interop scenarios for Gatehouse driven by MQTT.js 5.
 //
-// Usage: node mqtt_client.mjs CASE --url mqtt://127.0.0.1:PORT | ws://127.0.0.1:PORT/mqtt --prefix TOPIC_PREFIX
-//        [--protocol 4|5]
+// Usage: node mqtt_client.mjs CASE --url mqtt://H:PORT | ws://H:PORT/mqtt | mqtts://H:PORT | wss://H:PORT/mqtt
+//        --prefix TOPIC_PREFIX [--protocol 4|5] [--cafile PEM (trusted for mqtts/wss)]
 //
 // Prints one JSON object per line: {"check": NAME, "ok": BOOL, ...} for every assertion, then {"result": "ok"}
 // and exit 0, or {"result": "fail", ...} and exit 1. Every wait has a deadline; nothing sleeps for a fixed time.
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 
 const require = createRequire(import.meta.url);
@@ -21,6 +22,7 @@ const { positionals, values: args } = parseArgs({
     url: { type: 'string' },
     prefix: { type: 'string' },
     protocol: { type: 'string', default: '5' },
+    cafile: { type: 'string' },
   },
 });
 
@@ -53,6 +55,7 @@ async function connect(name, options = {}) {
     reconnectPeriod: 0,
     connectTimeout: TIMEOUT_MS,
     keepalive: 30,
+    ...(args.cafile ? { ca: readFileSync(args.cafile), rejectUnauthorized: true } : {}),
     ...options,
   });
   clients.push(client);

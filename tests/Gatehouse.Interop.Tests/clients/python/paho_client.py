@@ -1,6 +1,6 @@
 """Interop scenarios for Gatehouse driven by Eclipse paho-mqtt (Debian's python3-paho-mqtt, 1.5/1.6 callback API).
 
-Usage: /usr/bin/python3 paho_client.py CASE --host H --port P --transport tcp|websockets|tls
+Usage: /usr/bin/python3 paho_client.py CASE --host H --port P --transport tcp|websockets|tls|wss
            [--cafile PEM] [--protocol 311|5] --prefix TOPIC_PREFIX
 
 Prints one JSON object per line: {"check": NAME, "ok": BOOL, ...} for every assertion, then
@@ -74,7 +74,7 @@ class Conn:
         self._make_client()
 
     def _make_client(self):
-        transport = "websockets" if self.args.transport == "websockets" else "tcp"
+        transport = "websockets" if self.args.transport in ("websockets", "wss") else "tcp"
         if self.v5:
             c = mqtt.Client(client_id=self.client_id, protocol=mqtt.MQTTv5, transport=transport)
         else:
@@ -82,7 +82,7 @@ class Conn:
                             transport=transport)
         if transport == "websockets":
             c.ws_set_options(path="/mqtt")
-        if self.args.transport == "tls":
+        if self.args.transport in ("tls", "wss"):
             c.tls_set(ca_certs=self.args.cafile)
         c.on_connect = self._on_connect
         c.on_message = self._on_message
@@ -472,7 +472,7 @@ def main():
     ap.add_argument("case", choices=sorted(CASES))
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--transport", choices=["tcp", "websockets", "tls"], default="tcp")
+    ap.add_argument("--transport", choices=["tcp", "websockets", "tls", "wss"], default="tcp")
     ap.add_argument("--cafile")
     ap.add_argument("--protocol", type=int, choices=[311, 5], default=5)
     ap.add_argument("--prefix", required=True)
