@@ -259,6 +259,8 @@ public sealed partial class ServerProcess : IAsyncDisposable
             "--data-dir", DataDirectory,
         };
         if (TlsPort != 0) args.AddRange(["--tls-port", TlsPort.ToString(CultureInfo.InvariantCulture)]);
+        // With a certificate the host also opens WebSocket-over-TLS on 8084; parallel servers must not all take it.
+        if (TlsPort != 0 && !_options.Arguments.Contains("--wss-port")) args.AddRange(["--wss-port", "0"]);
         args.AddRange(_options.Arguments);
 
         var startInfo = new ProcessStartInfo(fileName)

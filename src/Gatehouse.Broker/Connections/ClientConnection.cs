@@ -40,7 +40,9 @@ public sealed class ClientConnection
     public async Task RunAsync(CancellationToken connectionClosed)
     {
         var writer = Task.Run(WriteLoopAsync, CancellationToken.None);
-        using var registration = connectionClosed.Register(() => Close());
+        // Only an abort stops reading early: after the peer's FIN (which also fires Kestrel's ConnectionClosed) every
+        // packet it sent before closing is still handled — a burst followed by DISCONNECT loses nothing [MQTT-4.6.0-6].
+        using var registration = connectionClosed.Register(static state => ((ClientConnection)state!).AbortIfIdle(), this);
         try
         {
             await ReadLoopAsync().ConfigureAwait(false);
@@ -96,6 +98,9 @@ public sealed class ClientConnection
         _transport.Input.CancelPendingRead();
     }
 
+    /// <summary>The transport is gone: if nothing is left to read, wake the read loop so it ends.</summary>
+    private void AbortIfIdle() => _transport.Input.CancelPendingRead();
+
     private async Task ReadLoopAsync()
     {
         var input = _transport.Input;
@@ -103,7 +108,11 @@ public sealed class ClientConnection
         {
             var result = await input.ReadAsync().ConfigureAwait(false);
             var buffer = result.Buffer;
-            if (result.IsCanceled) break;
+            if (result.IsCanceled && (IsClosing || buffer.IsEmpty))
+            {
+                input.AdvanceTo(buffer.Start);
+                break;
+            }
             try
             {
                 while (!IsClosing)

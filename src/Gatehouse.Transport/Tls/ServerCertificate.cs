@@ -44,6 +44,11 @@ public sealed class ServerCertificate
         {
             throw new CertificateLoadException($"cannot load certificate {certificatePath}: {OneLine(ex.Message)}", ex);
         }
+        catch (ArgumentException ex)
+        {
+            // E.g. "The provided key does not match the public key for this certificate."
+            throw new CertificateLoadException($"cannot load certificate {certificatePath}: {OneLine(ex.Message)}", ex);
+        }
         catch (IOException ex)
         {
             throw new CertificateLoadException($"cannot read certificate {certificatePath}: {OneLine(ex.Message)}", ex);

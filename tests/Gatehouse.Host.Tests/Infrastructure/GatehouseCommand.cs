@@ -77,6 +77,6 @@ public static class GatehouseCommand
         Assert.StartsWith("gatehouse: error: ", lines[0], StringComparison.Ordinal);
         Assert.Contains(expectedFragment, lines[0], StringComparison.Ordinal);
         Assert.DoesNotContain("ready", result.Stdout, StringComparison.Ordinal);
-        Assert.DoesNotContain(" at ", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal); // stack frames
     }
 }
