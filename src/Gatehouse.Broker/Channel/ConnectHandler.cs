@@ -134,6 +134,6 @@ internal static class ConnectHandler
     {
         // [MQTT-3.2.2-6] / [MQTT-3.2.2-7]: a refusing CONNACK has Session Present 0 and the connection closes.
         channel.Send(new ConnAckPacket { ReasonCode = reasonCode });
-        channel.Connection.Close();
+        channel.Connection.CloseWithLinger();
     }
 }

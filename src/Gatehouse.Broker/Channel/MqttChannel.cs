@@ -184,7 +184,7 @@ public sealed class MqttChannel
             Send(new DisconnectPacket { ReasonCode = reasonCode });
         }
         _log.LogDebug("Disconnecting {ClientId} ({Remote}): {Reason}", ClientId, RemoteAddress, reasonCode);
-        Connection.Close();
+        Connection.CloseWithLinger();
     }
 
     /// <summary>The decoder or a handler found a violation: 0x81/0x82/... to a 5.0 client, then close [MQTT-4.13.1-1].</summary>

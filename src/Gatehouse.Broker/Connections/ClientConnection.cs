@@ -23,6 +23,13 @@ public sealed class ClientConnection
         System.Threading.Channels.Channel.CreateUnbounded<MqttPacket>(new UnboundedChannelOptions { SingleReader = true });
     private long _queuedPublishBytes;
     private int _closing;
+    private volatile bool _peerInputEnded;
+    private volatile bool _lingerRequested;
+
+    /// <summary>How long, and how much, a server-initiated close keeps reading (and discarding) what the peer still sends.</summary>
+    private static readonly TimeSpan LingerTime = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan LingerIdle = TimeSpan.FromMilliseconds(250);
+    private const long LingerBytes = 1024 * 1024;
 
     public ClientConnection(IDuplexPipe transport, ConnectionInfo info, MqttBroker broker, BrokerContext context)
     {
@@ -62,8 +69,21 @@ public sealed class ClientConnection
             try { Protocol.OnConnectionClosed(); }
             catch (Exception ex) { _log.LogError(ex, "Cleanup of {Remote} failed", Info.RemoteEndPoint); }
             await writer.ConfigureAwait(false);
+            if (_lingerRequested && !_peerInputEnded) await DrainInputAsync().ConfigureAwait(false);
+            await _transport.Output.CompleteAsync().ConfigureAwait(false);
             await _transport.Input.CompleteAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Closes after the queued packets (a DISCONNECT or refusing CONNACK) are written, then keeps reading for a moment:
+    /// closing a socket with unread data makes the kernel send a reset, and a client still sending would get that
+    /// reset before it reads the reason it was disconnected for [MQTT-4.13.1-1], [MQTT-4.13.2-1].
+    /// </summary>
+    public void CloseWithLinger()
+    {
+        _lingerRequested = true;
+        Close();
     }
 
     /// <summary>Queues a packet for the writer. Returns false once the connection is closing.</summary>
@@ -101,6 +121,31 @@ public sealed class ClientConnection
     /// <summary>The transport is gone: if nothing is left to read, wake the read loop so it ends.</summary>
     private void AbortIfIdle() => _transport.Input.CancelPendingRead();
 
+    private async Task DrainInputAsync()
+    {
+        // Ends at the peer's FIN, after LingerTime or LingerBytes, or once the peer has sent nothing for LingerIdle.
+        using var deadline = new CancellationTokenSource(LingerTime);
+        var input = _transport.Input;
+        long drained = 0;
+        try
+        {
+            while (drained < LingerBytes)
+            {
+                using var idle = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token);
+                idle.CancelAfter(LingerIdle);
+                var result = await input.ReadAsync(idle.Token).ConfigureAwait(false);
+                drained += result.Buffer.Length;
+                input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted) return;
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException
+            or Microsoft.AspNetCore.Connections.ConnectionResetException)
+        {
+            // Deadline reached, peer idle, or peer gone: either way we are done.
+        }
+    }
+
     private async Task ReadLoopAsync()
     {
         var input = _transport.Input;
@@ -132,6 +177,7 @@ public sealed class ClientConnection
             }
             if (result.IsCompleted)
             {
+                _peerInputEnded = true;
                 input.AdvanceTo(buffer.End);
                 return;
             }
@@ -173,9 +219,9 @@ public sealed class ClientConnection
         }
         finally
         {
+            // Output is completed by RunAsync, after any linger.
             Close();
             while (reader.TryRead(out _)) { }
-            await output.CompleteAsync().ConfigureAwait(false);
         }
     }
 }

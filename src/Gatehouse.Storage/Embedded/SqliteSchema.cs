@@ -1,0 +1,267 @@
+using System.Text;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+
+namespace Gatehouse.Storage.Embedded;
+
+/// <summary>
+/// Creates, checks and opens the database file. Format version 1; the layout is described in docs/ARCHITECTURE.md
+/// (storage section) and below. An existing file is never recreated: anything unexpected stops start-up with a
+/// <see cref="StoreFormatException"/>.
+/// </summary>
+internal static class SqliteSchema
+{
+    public const int FormatVersion = 1;
+
+    /// <summary>PRAGMA application_id of a Gatehouse store ("GHST").</summary>
+    public const int ApplicationId = 0x47485354;
+
+    // Times are Unix milliseconds (UTC). A message body is stored once in `messages` and referenced by `deliveries`;
+    // `refs` counts the referencing deliveries and the triggers keep it, deleting the body with its last delivery.
+    // `seq` orders a session's queue as the broker queued it (a message can be queued again later, e.g. a shared
+    // subscription moving it to another member, so message ids alone do not give the order).
+    private const string CreateSql = """
+        CREATE TABLE meta (
+            key   TEXT PRIMARY KEY,
+            value ANY NOT NULL
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE sessions (
+            client_id        TEXT PRIMARY KEY,
+            protocol_version INTEGER NOT NULL,
+            expiry_interval  INTEGER NOT NULL,
+            disconnected_at  INTEGER,
+            will_publish_at  INTEGER,
+            will_message_id  INTEGER,
+            will_topic       TEXT,
+            will_payload     BLOB,
+            will_qos         INTEGER,
+            will_retain      INTEGER,
+            will_properties  BLOB,
+            will_expires_at  INTEGER,
+            will_publisher   TEXT
+        ) STRICT;
+
+        CREATE TABLE subscriptions (
+            client_id           TEXT NOT NULL,
+            filter              TEXT NOT NULL,
+            max_qos             INTEGER NOT NULL,
+            no_local            INTEGER NOT NULL,
+            retain_as_published INTEGER NOT NULL,
+            retain_handling     INTEGER NOT NULL,
+            subscription_id     INTEGER,
+            PRIMARY KEY (client_id, filter)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE messages (
+            id          INTEGER PRIMARY KEY,
+            topic       TEXT NOT NULL,
+            payload     BLOB NOT NULL,
+            qos         INTEGER NOT NULL,
+            retain      INTEGER NOT NULL,
+            properties  BLOB,
+            expires_at  INTEGER,
+            publisher   TEXT,
+            refs        INTEGER NOT NULL DEFAULT 0
+        ) STRICT;
+
+        CREATE TABLE deliveries (
+            client_id        TEXT NOT NULL,
+            message_id       INTEGER NOT NULL,
+            seq              INTEGER NOT NULL,
+            qos              INTEGER NOT NULL,
+            retain           INTEGER NOT NULL,
+            subscription_ids BLOB,
+            share_group      TEXT,
+            packet_id        INTEGER NOT NULL DEFAULT 0,
+            state            INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (client_id, message_id)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TRIGGER deliveries_added AFTER INSERT ON deliveries BEGIN
+            UPDATE messages SET refs = refs + 1 WHERE id = new.message_id;
+        END;
+
+        CREATE TRIGGER deliveries_removed AFTER DELETE ON deliveries BEGIN
+            DELETE FROM messages WHERE id = old.message_id AND refs <= 1;
+            UPDATE messages SET refs = refs - 1 WHERE id = old.message_id;
+        END;
+
+        CREATE TABLE retained (
+            topic       TEXT PRIMARY KEY,
+            message_id  INTEGER NOT NULL,
+            payload     BLOB NOT NULL,
+            qos         INTEGER NOT NULL,
+            retain      INTEGER NOT NULL,
+            properties  BLOB,
+            expires_at  INTEGER,
+            publisher   TEXT
+        ) STRICT;
+
+        CREATE TABLE incoming_qos2 (
+            client_id TEXT NOT NULL,
+            packet_id INTEGER NOT NULL,
+            PRIMARY KEY (client_id, packet_id)
+        ) STRICT, WITHOUT ROWID;
+        """;
+
+    private static readonly byte[] SqliteHeader = Encoding.ASCII.GetBytes("SQLite format 3\0");
+
+    /// <summary>Opens (creating if absent) the store of <paramref name="options"/>, checked and ready for writing.</summary>
+    public static SqliteConnection Open(SqliteStoreOptions options, ILogger logger)
+    {
+        var path = options.DatabasePath;
+        var existed = CheckFiles(path);
+
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            // One connection for the life of the store: pooling would keep the file open after Dispose.
+            Pooling = false,
+        }.ToString());
+        try
+        {
+            connection.Open();
+            if (existed && options.QuickCheckOnOpen) QuickCheck(connection, path);
+            var tables = Scalar<long>(connection, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'");
+            if (tables == 0)
+            {
+                Configure(connection, path);
+                Create(connection);
+                if (existed) logger.LogWarning("Store {Path} was an empty database file; initialized format version {Version}", path, FormatVersion);
+                else logger.LogInformation("Created store {Path} (format version {Version})", path, FormatVersion);
+            }
+            else
+            {
+                CheckVersion(connection, path);
+                Configure(connection, path);
+            }
+            return connection;
+        }
+        catch (SqliteException e) when (IsCorruption(e))
+        {
+            connection.Dispose();
+            throw new StoreFormatException(path, $"the file is corrupt or not a database ({e.Message.ReplaceLineEndings(" ")})", e);
+        }
+        catch (SqliteException e)
+        {
+            connection.Dispose();
+            throw new StoreUnavailableException($"Store {path}: cannot open ({e.Message.ReplaceLineEndings(" ")})", e);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>True when the database file exists with content; throws for files that cannot be a store.</summary>
+    private static bool CheckFiles(string path)
+    {
+        var file = new FileInfo(path);
+        if (!file.Exists)
+        {
+            // A log without its database: the database was deleted or moved. Opening would start empty and the log's
+            // content would be lost or, worse, applied to a new file.
+            if (File.Exists(path + "-wal") && new FileInfo(path + "-wal").Length > 0)
+            {
+                throw new StoreFormatException(path, "the database file is missing but its write-ahead log (-wal) exists; restore the database file or move the log away");
+            }
+            return false;
+        }
+        if (file.Length == 0) return true;
+        Span<byte> header = stackalloc byte[16];
+        int read;
+        using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+        {
+            read = stream.ReadAtLeast(header, header.Length, throwOnEndOfStream: false);
+        }
+        if (read < header.Length || !header.SequenceEqual(SqliteHeader))
+        {
+            throw new StoreFormatException(path, "the file is not a SQLite database (bad header)");
+        }
+        return true;
+    }
+
+    private static void QuickCheck(SqliteConnection connection, string path)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA quick_check(5)";
+        var problems = new List<string>();
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read()) problems.Add(reader.GetString(0));
+        }
+        if (problems is ["ok"]) return;
+        throw new StoreFormatException(path, $"the integrity check failed: {string.Join("; ", problems).ReplaceLineEndings(" ")}");
+    }
+
+    private static void CheckVersion(SqliteConnection connection, string path)
+    {
+        var applicationId = Scalar<long>(connection, "PRAGMA application_id");
+        var hasMeta = Scalar<long>(connection, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'meta'") == 1;
+        if (applicationId != ApplicationId || !hasMeta)
+        {
+            throw new StoreFormatException(path, "the file is a SQLite database but not a Gatehouse store (no format version)");
+        }
+        var version = Scalar<object?>(connection, "SELECT value FROM meta WHERE key = 'format_version'");
+        if (version is not long v)
+        {
+            throw new StoreFormatException(path, "the format version is missing");
+        }
+        if (v != FormatVersion)
+        {
+            throw new StoreFormatException(path, $"format version {v} is not supported (this build reads version {FormatVersion}); use a matching Gatehouse version");
+        }
+    }
+
+    private static void Configure(SqliteConnection connection, string path)
+    {
+        var mode = Scalar<string>(connection, "PRAGMA journal_mode = WAL");
+        if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new StoreUnavailableException($"Store {path}: write-ahead logging is not available on this file system (journal mode {mode})");
+        }
+        // synchronous=FULL: in WAL mode NORMAL skips the fsync of the log at each commit (it syncs only at
+        // checkpoints), so a power loss can roll back the last commits, and with them messages we already
+        // acknowledged. FULL syncs the log on every commit; group commit spreads that one fsync over a whole batch.
+        Execute(connection, "PRAGMA synchronous = FULL");
+        Execute(connection, "PRAGMA temp_store = MEMORY");
+        Execute(connection, "PRAGMA cache_size = -32768"); // 32 MiB
+        // Truncate the log back to 64 MiB after a checkpoint, so a burst does not leave a huge -wal file behind.
+        Execute(connection, "PRAGMA journal_size_limit = 67108864");
+    }
+
+    private static void Create(SqliteConnection connection)
+    {
+        using var transaction = connection.BeginTransaction();
+        using (var command = connection.CreateCommand())
+        {
+            command.Transaction = transaction;
+            command.CommandText = CreateSql
+                + $"\nINSERT INTO meta (key, value) VALUES ('format_version', {FormatVersion});"
+                + $"\nINSERT INTO meta (key, value) VALUES ('created_at', {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()});"
+                + $"\nPRAGMA application_id = {ApplicationId};";
+            command.ExecuteNonQuery();
+        }
+        transaction.Commit();
+    }
+
+    private static bool IsCorruption(SqliteException e) =>
+        e.SqliteErrorCode is 11 /* SQLITE_CORRUPT */ or 26 /* SQLITE_NOTADB */;
+
+    private static void Execute(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private static T Scalar<T>(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return (T)command.ExecuteScalar()!;
+    }
+}
