@@ -1,6 +1,7 @@
 using Gatehouse.Broker.Diagnostics;
 using Gatehouse.Protocol;
 using Gatehouse.Protocol.Packets;
+using Gatehouse.Storage;
 using Microsoft.Extensions.Logging;
 
 namespace Gatehouse.Broker.Channel;
@@ -80,7 +81,16 @@ internal static class ConnectHandler
         var (session, present) = channel.Broker.Sessions.Connect(channel, clientId, connect.CleanStart, expiry, version, ref barrier);
         channel.Session = session;
         // The session's existence is durable before CONNACK says so.
-        await barrier.WhenDurable().ConfigureAwait(false);
+        try
+        {
+            await barrier.WhenDurable().ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException ex)
+        {
+            channel.Log.LogError("Store unavailable; refusing {ClientId}: {Message}", clientId, ex.Message);
+            Refuse(channel, ReasonCode.ServerUnavailable);
+            return;
+        }
 
         var connAck = new ConnAckPacket
         {

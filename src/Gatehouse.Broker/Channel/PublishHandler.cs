@@ -2,6 +2,8 @@ using Gatehouse.Broker.Diagnostics;
 using Gatehouse.Protocol;
 using Gatehouse.Protocol.Packets;
 using Gatehouse.Protocol.Topics;
+using Gatehouse.Storage;
+using Microsoft.Extensions.Logging;
 
 namespace Gatehouse.Broker.Channel;
 
@@ -72,20 +74,34 @@ internal static class PublishHandler
         var reached = channel.Broker.Router.Publish(message, ref barrier);
         var reason = reached == 0 ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success;
 
-        switch (publish.QoS)
+        if (publish.QoS == QoS.AtMostOnce) return;
+        if (publish.QoS == QoS.ExactlyOnce)
         {
-            case QoS.AtLeastOnce:
-                // Acknowledged only once every queue holding it is durable.
-                await barrier.WhenDurable().ConfigureAwait(false);
-                channel.Send(new PubAckPacket { PacketId = publish.PacketId, ReasonCode = reason });
-                break;
-            case QoS.ExactlyOnce:
-                lock (session.Lock) session.IncomingQoS2.Add(publish.PacketId);
-                if (session.IsPersistent) barrier.Add(context.Store.AddIncomingQoS2(session.ClientId, publish.PacketId));
-                await barrier.WhenDurable().ConfigureAwait(false);
-                channel.Send(new PubRecPacket { PacketId = publish.PacketId, ReasonCode = reason });
-                break;
+            lock (session.Lock) session.IncomingQoS2.Add(publish.PacketId);
+            if (session.IsPersistent) barrier.Add(context.Store.AddIncomingQoS2(session.ClientId, publish.PacketId));
         }
+        try
+        {
+            // Acknowledged only once every queue holding it (and, for QoS 2, its packet id) is durable.
+            await barrier.WhenDurable().ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException ex)
+        {
+            // Not acknowledged: the client keeps the message and sends it again (a QoS 1 duplicate is allowed).
+            if (publish.QoS == QoS.ExactlyOnce) lock (session.Lock) session.IncomingQoS2.Remove(publish.PacketId);
+            StoreFailure(channel, publish, ex);
+            return;
+        }
+        channel.Send(publish.QoS == QoS.AtLeastOnce
+            ? new PubAckPacket { PacketId = publish.PacketId, ReasonCode = reason }
+            : new PubRecPacket { PacketId = publish.PacketId, ReasonCode = reason });
+    }
+
+    private static void StoreFailure(MqttChannel channel, PublishPacket publish, StoreUnavailableException ex)
+    {
+        channel.Log.LogError("Store unavailable; PUBLISH from {ClientId} on {Topic} not acknowledged: {Message}",
+            channel.ClientId, publish.Topic, ex.Message);
+        Reject(channel, publish, ReasonCode.UnspecifiedError, "the broker cannot store the message right now");
     }
 
     /// <summary>PUBREL releases the packet id [MQTT-4.3.3-11]; PUBCOMP answers it, 0x92 if the id was unknown.</summary>
@@ -96,7 +112,17 @@ internal static class PublishHandler
         lock (session.Lock) known = session.IncomingQoS2.Remove(release.PacketId);
         if (known && session.IsPersistent)
         {
-            await channel.Context.Store.RemoveIncomingQoS2(session.ClientId, release.PacketId).ConfigureAwait(false);
+            try
+            {
+                await channel.Context.Store.RemoveIncomingQoS2(session.ClientId, release.PacketId).ConfigureAwait(false);
+            }
+            catch (StoreUnavailableException ex)
+            {
+                // No PUBCOMP: the client resends PUBREL after reconnecting.
+                lock (session.Lock) session.IncomingQoS2.Add(release.PacketId);
+                channel.Log.LogError("Store unavailable; PUBREL from {ClientId} not completed: {Message}", channel.ClientId, ex.Message);
+                throw new MqttProtocolException(ReasonCode.UnspecifiedError, "the broker cannot store the release right now");
+            }
         }
         channel.Send(new PubCompPacket
         {

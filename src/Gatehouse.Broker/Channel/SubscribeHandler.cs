@@ -5,6 +5,8 @@ using Gatehouse.Broker.Subscriptions;
 using Gatehouse.Protocol;
 using Gatehouse.Protocol.Packets;
 using Gatehouse.Protocol.Topics;
+using Gatehouse.Storage;
+using Microsoft.Extensions.Logging;
 
 namespace Gatehouse.Broker.Channel;
 
@@ -67,7 +69,15 @@ internal static class SubscribeHandler
         }
 
         // The subscription is durable before SUBACK says so.
-        await barrier.WhenDurable().ConfigureAwait(false);
+        try
+        {
+            await barrier.WhenDurable().ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException ex)
+        {
+            channel.Log.LogError("Store unavailable; SUBSCRIBE from {ClientId} refused: {Message}", channel.ClientId, ex.Message);
+            throw new MqttProtocolException(ReasonCode.UnspecifiedError, "the broker cannot store the subscription right now");
+        }
         channel.Send(new SubAckPacket { PacketId = subscribe.PacketId, ReasonCodes = codes });
         if (retainedFor.Count > 0) SendRetained(channel, session, retainedFor);
     }
@@ -97,7 +107,15 @@ internal static class SubscribeHandler
             codes.Add(existed ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted);
         }
         // The removal is durable before UNSUBACK [MQTT-3.10.4-4..6].
-        await barrier.WhenDurable().ConfigureAwait(false);
+        try
+        {
+            await barrier.WhenDurable().ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException ex)
+        {
+            channel.Log.LogError("Store unavailable; UNSUBSCRIBE from {ClientId} not confirmed: {Message}", channel.ClientId, ex.Message);
+            throw new MqttProtocolException(ReasonCode.UnspecifiedError, "the broker cannot store the change right now");
+        }
         channel.Send(new UnsubAckPacket { PacketId = unsubscribe.PacketId, ReasonCodes = codes });
     }
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Gatehouse.Broker;
 using Gatehouse.Hosting;
+using Gatehouse.Storage.Embedded;
 
 namespace Gatehouse.Cli;
 
@@ -28,7 +29,7 @@ internal static class ServeCommand
         ("--http-port", SettingNames.HttpPort, "N", "HTTP port: /healthz [default: 8080]"),
         ("--bind", SettingNames.Bind, "ADDRESS", "IP address to listen on [default: 0.0.0.0]"),
         ("--data-dir", SettingNames.DataDir, "DIR", "Data directory, created if missing [default: ./data]"),
-        ("--storage", SettingNames.Storage, "memory|sqlite", "Where sessions and retained messages live [default: memory]"),
+        ("--storage", SettingNames.Storage, "memory|sqlite", "Where sessions and retained messages live [default: sqlite]"),
         ("--max-keep-alive", SettingNames.MaxKeepAlive, "S", "Upper bound for client keep-alive in seconds; 0 = no bound [default: 0]"),
         ("--max-packet-size", SettingNames.MaxPacketSize, "BYTES", "Largest packet accepted from a client [default: 1048576]"),
         ("--tls-cert", SettingNames.TlsCertificate, "PEM_OR_PFX", "Server certificate: PEM (key inside or in --tls-key) or PFX; enables TLS listeners"),
@@ -78,7 +79,8 @@ internal static class ServeCommand
             });
             var server = SettingsBinder.Bind<ServerSettings>(configuration, ServerSettings.SectionName);
             var broker = SettingsBinder.Bind<BrokerOptions>(configuration, "Broker");
-            var plan = HostPlan.Create(server, broker);
+            var storage = SettingsBinder.Bind<SqliteStoreOptions>(configuration, "Storage");
+            var plan = HostPlan.Create(server, broker, storage);
             PortProbe.EnsureAvailable(plan.BindAddress, plan.Listeners);
 
             await using var host = GatehouseHost.Create(plan, configuration);

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Gatehouse.Broker;
 using Gatehouse.Storage;
+using Gatehouse.Storage.Embedded;
 using Gatehouse.Transport.Tcp;
 using Gatehouse.Transport.Tls;
 using Gatehouse.Transport.WebSockets;
@@ -94,7 +95,7 @@ public sealed class GatehouseHost : IAsyncDisposable
 
         builder.Services.AddSingleton(plan.Broker);
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<IBrokerStore>(_ => CreateStore(plan));
+        builder.Services.AddSingleton<IBrokerStore>(sp => CreateStore(plan, sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton(sp => new MqttBroker(
             sp.GetRequiredService<BrokerOptions>(),
             sp.GetRequiredService<IBrokerStore>(),
@@ -160,12 +161,20 @@ public sealed class GatehouseHost : IAsyncDisposable
         }
     }
 
-    private static IBrokerStore CreateStore(HostPlan plan) => plan.Server.Storage switch
+    private static IBrokerStore CreateStore(HostPlan plan, ILoggerFactory loggerFactory)
     {
-        StorageKind.Memory => new MemoryBrokerStore(),
-        // Rejected by SettingsValidator until the storage issue lands.
-        _ => throw new SettingsException($"storage '{plan.Server.Storage}' is not available"),
-    };
+        if (plan.Server.Storage == StorageKind.Memory) return new MemoryBrokerStore();
+        plan.Storage.DataDirectory = plan.DataDirectory;
+        try
+        {
+            return SqliteBrokerStore.Open(plan.Storage, loggerFactory.CreateLogger("Gatehouse.Storage"));
+        }
+        catch (Exception ex) when (ex is StoreFormatException or StoreUnavailableException)
+        {
+            // An unknown format or a damaged file stops start-up with one line; the file is left as it is.
+            throw new SettingsException(SettingsException.OneLine(ex.Message), ex);
+        }
+    }
 
     private SettingsException TranslateBindFailure(IOException ex)
     {

@@ -1,5 +1,6 @@
 using System.Net;
 using Gatehouse.Broker;
+using Gatehouse.Storage.Embedded;
 using Gatehouse.Transport.Tls;
 
 namespace Gatehouse.Hosting;
@@ -27,14 +28,18 @@ public sealed record HostPlan(
     IPAddress BindAddress,
     string DataDirectory,
     ServerCertificate? Certificate,
-    IReadOnlyList<ListenerSpec> Listeners)
+    IReadOnlyList<ListenerSpec> Listeners,
+    SqliteStoreOptions Storage)
 {
     /// <summary>
     /// Validates <paramref name="server"/> and <paramref name="broker"/>, creates the data directory, loads the
     /// certificate and decides the listeners. Throws <see cref="SettingsException"/> on the first problem.
     /// </summary>
-    public static HostPlan Create(ServerSettings server, BrokerOptions broker)
+    public static HostPlan Create(ServerSettings server, BrokerOptions broker, SqliteStoreOptions? storage = null)
     {
+        storage ??= new SqliteStoreOptions();
+        if (storage.MaxBatchSize < 1) throw new SettingsException($"Storage:MaxBatchSize must be at least 1, got {storage.MaxBatchSize}");
+        if (storage.FlushIntervalMs < 0) throw new SettingsException($"Storage:FlushIntervalMs must not be negative, got {storage.FlushIntervalMs}");
         SettingsValidator.Validate(server, broker);
         var bindAddress = SettingsValidator.ParseBindAddress(server.Bind);
 
@@ -81,6 +86,6 @@ public sealed record HostPlan(
         if (listeners.TrueForAll(l => l.Kind == ListenerKind.Http))
             throw new SettingsException("no MQTT listener is enabled; set at least one of --mqtt-port, --ws-port (or --tls-port/--wss-port with --tls-cert) to a non-zero port");
 
-        return new HostPlan(server, broker, bindAddress, dataDirectory, certificate, listeners);
+        return new HostPlan(server, broker, bindAddress, dataDirectory, certificate, listeners, storage);
     }
 }

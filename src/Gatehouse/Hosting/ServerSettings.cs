@@ -26,7 +26,8 @@ public sealed class ServerSettings
     /// <summary>Directory for durable state; created when missing.</summary>
     public string DataDir { get; set; } = "./data";
 
-    public StorageKind Storage { get; set; } = StorageKind.Memory;
+    /// <summary>sqlite: durable, under <see cref="DataDir"/> (the default); memory: lost at exit.</summary>
+    public StorageKind Storage { get; set; } = StorageKind.Sqlite;
 
     /// <summary>Time allowed for a graceful shutdown before connections are cut.</summary>
     public int ShutdownTimeoutSeconds { get; set; } = 10;

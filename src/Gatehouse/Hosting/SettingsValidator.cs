@@ -54,9 +54,6 @@ public static class SettingsValidator
         if (string.IsNullOrWhiteSpace(server.DataDir))
             throw new SettingsException($"{SettingNames.Describe(SettingNames.DataDir)} must not be empty");
 
-        if (server.Storage == StorageKind.Sqlite)
-            throw new SettingsException("sqlite storage is not available yet; use --storage memory");
-
         if (server.ShutdownTimeoutSeconds is < 1 or > 3600)
             throw new SettingsException($"Server:ShutdownTimeoutSeconds must be 1-3600, got {server.ShutdownTimeoutSeconds}");
 

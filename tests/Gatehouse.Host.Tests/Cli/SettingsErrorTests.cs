@@ -108,11 +108,25 @@ public sealed class SettingsErrorTests
     }
 
     [Fact]
-    public async Task Sqlite_storage_is_not_available_yet()
+    public async Task A_damaged_store_stops_start_up_with_one_line_and_is_left_untouched()
     {
-        var result = await GatehouseCommand.RunAsync("serve", "--storage", "sqlite");
-        GatehouseCommand.AssertOneLineError(result, "sqlite storage is not available yet; use --storage memory");
-        Assert.Equal("gatehouse: error: sqlite storage is not available yet; use --storage memory", result.StderrLines[0]);
+        var dataDir = Directory.CreateTempSubdirectory("gatehouse-damaged-").FullName;
+        try
+        {
+            var database = Path.Combine(dataDir, "gatehouse.db");
+            var garbage = Enumerable.Range(0, 8192).Select(i => (byte)(i * 7)).ToArray();
+            await File.WriteAllBytesAsync(database, garbage);
+
+            var result = await GatehouseCommand.RunAsync("serve", "--storage", "sqlite", "--data-dir", dataDir,
+                "--bind", "127.0.0.1", "--mqtt-port", FreePort.Next().ToString(CultureInfo.InvariantCulture), "--ws-port", "0", "--http-port", "0");
+
+            GatehouseCommand.AssertOneLineError(result, database);
+            Assert.Equal(garbage, await File.ReadAllBytesAsync(database));
+        }
+        finally
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
     }
 
     [Fact]
