@@ -147,8 +147,8 @@ public sealed class MemoryBrokerStore : IBrokerStore
     {
         public SessionRecord Record { get; set; } = record;
         public Dictionary<string, SubscriptionRecord> Subscriptions { get; } = new(StringComparer.Ordinal);
-        // Insertion-ordered by message id, which is the order the broker queued them.
-        public SortedDictionary<long, StoredDelivery> Deliveries { get; } = [];
+        // In the order the broker queued them (a shared message moved to this member may carry an older id).
+        public OrderedDictionary<long, StoredDelivery> Deliveries { get; } = [];
         public HashSet<ushort> IncomingQoS2 { get; } = [];
     }
 }
