@@ -1,4 +1,5 @@
 using Gatehouse.Broker.Diagnostics;
+using Gatehouse.Security;
 using Gatehouse.Storage;
 using Microsoft.Extensions.Logging;
 
@@ -14,6 +15,8 @@ public sealed class BrokerContext(BrokerOptions options, IBrokerStore store, Tim
     public BrokerMetrics Metrics { get; } = new();
     public DateTimeOffset StartedAt { get; } = time.GetUtcNow();
     public LimitReporter Limits { get; } = new(loggerFactory.CreateLogger("Gatehouse.Limits"), time);
+    /// <summary>Authentication and authorization; null = none (every check is skipped with this one null test).</summary>
+    public IBrokerSecurity? Security { get; init; }
 
     public DateTimeOffset Now => Time.GetUtcNow();
 

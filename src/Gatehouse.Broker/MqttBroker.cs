@@ -9,6 +9,7 @@ using Gatehouse.Broker.Sessions;
 using Gatehouse.Broker.Sys;
 using Gatehouse.Broker.Timers;
 using Gatehouse.Protocol;
+using Gatehouse.Security;
 using Gatehouse.Storage;
 using Microsoft.Extensions.Logging;
 
@@ -25,9 +26,10 @@ public sealed class MqttBroker : IAsyncDisposable
     private readonly SysTopics _sys;
     private volatile bool _shuttingDown;
 
-    public MqttBroker(BrokerOptions options, IBrokerStore store, ILoggerFactory loggerFactory, TimeProvider? timeProvider = null)
+    public MqttBroker(BrokerOptions options, IBrokerStore store, ILoggerFactory loggerFactory, TimeProvider? timeProvider = null,
+        IBrokerSecurity? security = null)
     {
-        Context = new BrokerContext(options, store, timeProvider ?? TimeProvider.System, loggerFactory);
+        Context = new BrokerContext(options, store, timeProvider ?? TimeProvider.System, loggerFactory) { Security = security };
         _log = loggerFactory.CreateLogger("Gatehouse.Broker");
         Router = new Router(Context);
         Retained = new RetainedMessages(Context);
@@ -52,6 +54,11 @@ public sealed class MqttBroker : IAsyncDisposable
         var started = Stopwatch.StartNew();
         var snapshot = await Context.Store.LoadAsync(cancellationToken).ConfigureAwait(false);
         var counts = StateRecovery.Restore(snapshot, this);
+        if (Context.Security is { } security)
+        {
+            // Session ownership survives restarts: only the identity that created a session may resume it.
+            foreach (var session in Sessions.All) session.OwnerIdentity = security.RecallSessionOwner(session.ClientId);
+        }
         if (counts.Sessions + counts.Retained > 0)
         {
             _log.LogInformation("Recovered {Sessions} sessions, {Subscriptions} subscriptions, {Queued} queued messages and {Retained} retained messages in {Elapsed} ms",
@@ -104,6 +111,24 @@ public sealed class MqttBroker : IAsyncDisposable
         // $SYS values are rebuilt at start-up, so they are retained in memory only.
         if (retain) Retained.Restore(message);
         Router.Publish(message, ref barrier);
+    }
+
+    /// <summary>
+    /// Revocation: disconnects every live connection authenticated as <paramref name="identity"/>, with DISCONNECT
+    /// <paramref name="reasonCode"/> for 5.0 clients (0x98 Administrative action for a revoked identity) [MQTT-4.13.2-1].
+    /// Its sessions stay (only the owner may resume them, and it can no longer authenticate) until they expire.
+    /// Returns the number of connections closed.
+    /// </summary>
+    public int DisconnectIdentity(string identity, ReasonCode reasonCode)
+    {
+        var closed = 0;
+        foreach (var channel in Connections.All)
+        {
+            if (channel.Principal?.Identity is not { } owner || !string.Equals(owner, identity, StringComparison.Ordinal)) continue;
+            channel.DisconnectByServer(reasonCode);
+            closed++;
+        }
+        return closed;
     }
 
     /// <summary>Graceful shutdown: stop accepting, send DISCONNECT 0x8B to v5 clients, flush and close all connections.</summary>

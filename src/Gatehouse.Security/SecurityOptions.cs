@@ -1,3 +1,5 @@
+using Gatehouse.Security.Identities;
+
 namespace Gatehouse.Security;
 
 /// <summary>Configuration section "Security". The dedicated flags of <c>gatehouse serve</c> set the same keys.</summary>

@@ -1,6 +1,7 @@
 using Gatehouse.Broker.Diagnostics;
 using Gatehouse.Protocol;
 using Gatehouse.Protocol.Packets;
+using Gatehouse.Security.Authentication;
 using Gatehouse.Storage;
 using Microsoft.Extensions.Logging;
 
@@ -51,6 +52,28 @@ internal static class ConnectHandler
             Refuse(channel, ReasonCode.BadAuthenticationMethod);
             return;
         }
+        if (context.Security is { } security)
+        {
+            // [MQTT-3.1.4-2] authenticate before any session is created, resumed or taken over; a refusal closes the
+            // connection after CONNACK with the reason (0x86 / 0x87 / 0x85; 3.1.1 return codes 4 / 5 / 2) [MQTT-3.2.2-7].
+            var info = channel.Connection.Info;
+            var decision = security.Authenticate(new ConnectAttempt(clientId, assigned, connect.UserName, connect.Password,
+                info.ClientCertificate, info.Listener, info.RemoteEndPoint, info.LocalEndPoint));
+            if (!decision.Allowed)
+            {
+                channel.Log.LogInformation("Refused CONNECT of {ClientId} from {Remote}: {Reason} ({Code})",
+                    clientId, channel.RemoteAddress, decision.Reason, decision.ReasonCode);
+                Refuse(channel, decision.ReasonCode);
+                return;
+            }
+            channel.Principal = decision.Principal;
+            if (connect.Will is { } will && !security.MayPublish(decision.Principal!, will.Topic, will.Retain))
+            {
+                // As Mosquitto: a will the client could not publish itself is refused at CONNECT, not dropped later.
+                Refuse(channel, ReasonCode.NotAuthorized);
+                return;
+            }
+        }
 
         var properties = connect.Properties;
         uint expiry = v5
@@ -79,6 +102,12 @@ internal static class ConnectHandler
 
         var barrier = new DurabilityBarrier();
         var (session, present) = channel.Broker.Sessions.Connect(channel, clientId, connect.CleanStart, expiry, version, ref barrier);
+        if (session is null)
+        {
+            // The session belongs to another identity: no takeover, no resumption (client id binding).
+            Refuse(channel, ReasonCode.ClientIdentifierNotValid);
+            return;
+        }
         channel.Session = session;
         // The session's existence is durable before CONNACK says so.
         try

@@ -4,6 +4,7 @@ using Gatehouse.Broker.Sessions;
 using Gatehouse.Protocol;
 using Gatehouse.Protocol.Codec;
 using Gatehouse.Protocol.Packets;
+using Gatehouse.Security;
 using Microsoft.Extensions.Logging;
 
 namespace Gatehouse.Broker.Channel;
@@ -48,6 +49,8 @@ public sealed class MqttChannel
     internal bool CountedAsConnected { get; set; }
     public Session? Session { get; internal set; }
     public string? ClientId { get; internal set; }
+    /// <summary>Who the client authenticated as (null when the broker runs without security).</summary>
+    public ClientPrincipal? Principal { get; internal set; }
     /// <summary>The client's Receive Maximum: our cap on unacknowledged QoS 1/2 PUBLISHes to it [MQTT-3.3.4-9].</summary>
     public ushort ClientReceiveMaximum { get; internal set; } = ushort.MaxValue;
     /// <summary>The client's Maximum Packet Size; larger packets are not sent to it [MQTT-3.1.2-24].</summary>
@@ -116,11 +119,14 @@ public sealed class MqttChannel
 
     public void Send(MqttPacket packet) => Connection.Enqueue(packet);
 
+    /// <summary>Sends <paramref name="packet"/> once <paramref name="durable"/> (a store submission) has completed; in order with everything else.</summary>
+    public void Send(MqttPacket packet, Task? durable) => Connection.Enqueue(packet, durable);
+
     /// <summary>
     /// Sends one delivery. Returns false when it was not sent: larger than the client's Maximum Packet Size (dropped as
     /// if delivered [MQTT-3.1.2-25]) or, for QoS 0, the client is too slow.
     /// </summary>
-    public bool SendPublish(Delivery delivery, ushort packetId, bool dup)
+    public bool SendPublish(Delivery delivery, ushort packetId, bool dup, Task? durable = null)
     {
         var packet = OutgoingPublish.Create(delivery, packetId, dup, Context.Now, Version);
         // +3 leaves room for a Topic Alias property the writer may add.
@@ -132,10 +138,10 @@ public sealed class MqttChannel
                 $"message on {packet.Topic} is larger than the {ClientMaximumPacketSize} bytes client {ClientId} accepts; not sent");
             return false;
         }
-        return packetId == 0 ? Connection.EnqueueDroppable(packet) : Connection.Enqueue(packet);
+        return packetId == 0 ? Connection.EnqueueDroppable(packet) : Connection.Enqueue(packet, durable);
     }
 
-    public void SendPublishPacket(PublishPacket packet) => Connection.Enqueue(packet);
+    public void SendPublishPacket(PublishPacket packet, Task? durable = null) => Connection.Enqueue(packet, durable);
 
     /// <summary>
     /// Replaces a repeated topic by a Topic Alias when the client allows aliases [MQTT-3.3.2-?] (section 3.3.2.3.4).

@@ -2,6 +2,7 @@ using Gatehouse.Broker.Diagnostics;
 using Gatehouse.Protocol;
 using Gatehouse.Protocol.Packets;
 using Gatehouse.Protocol.Topics;
+using Gatehouse.Security;
 using Gatehouse.Storage;
 using Microsoft.Extensions.Logging;
 
@@ -32,6 +33,12 @@ internal static class PublishHandler
         {
             // $SYS belongs to the broker; clients may read it but not write it.
             Reject(channel, publish, ReasonCode.NotAuthorized, "clients may not publish to $SYS");
+            return;
+        }
+        if (context.Security is { } security && channel.Principal is { } principal && !security.MayPublish(principal, topic, publish.Retain))
+        {
+            // Denied (and audited by security): the message goes nowhere, retained or not [MQTT-3.3.5-2].
+            Deny(channel, publish, security.DenyPublishAction, topic);
             return;
         }
 
@@ -70,16 +77,19 @@ internal static class PublishHandler
         };
 
         var barrier = new DurabilityBarrier();
+        if (publish.QoS == QoS.ExactlyOnce)
+        {
+            // The packet id is submitted before the message's queue entries, so no subscriber can have the message (an
+            // outgoing QoS 2 PUBLISH waits for its entry to be durable) before the id is durable too: the PUBLISH a
+            // client resends after a crash is then recognised and not routed a second time [MQTT-4.3.3-10].
+            lock (session.Lock) session.IncomingQoS2.Add(publish.PacketId);
+            if (session.IsPersistent) barrier.Add(context.Store.AddIncomingQoS2(session.ClientId, publish.PacketId));
+        }
         if (publish.Retain) channel.Broker.Retained.Apply(message, ref barrier);
         var reached = channel.Broker.Router.Publish(message, ref barrier);
         var reason = reached == 0 ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success;
 
         if (publish.QoS == QoS.AtMostOnce) return;
-        if (publish.QoS == QoS.ExactlyOnce)
-        {
-            lock (session.Lock) session.IncomingQoS2.Add(publish.PacketId);
-            if (session.IsPersistent) barrier.Add(context.Store.AddIncomingQoS2(session.ClientId, publish.PacketId));
-        }
         try
         {
             // Acknowledged only once every queue holding it (and, for QoS 2, its packet id) is durable.
@@ -88,7 +98,12 @@ internal static class PublishHandler
         catch (StoreUnavailableException ex)
         {
             // Not acknowledged: the client keeps the message and sends it again (a QoS 1 duplicate is allowed).
-            if (publish.QoS == QoS.ExactlyOnce) lock (session.Lock) session.IncomingQoS2.Remove(publish.PacketId);
+            if (publish.QoS == QoS.ExactlyOnce)
+            {
+                lock (session.Lock) session.IncomingQoS2.Remove(publish.PacketId);
+                // The id may have committed in an earlier batch than the failure: a new message with it must not look like a resend.
+                if (session.IsPersistent) context.Store.RemoveIncomingQoS2(session.ClientId, publish.PacketId).Forget();
+            }
             StoreFailure(channel, publish, ex);
             return;
         }
@@ -129,6 +144,23 @@ internal static class PublishHandler
             PacketId = release.PacketId,
             ReasonCode = known || channel.Version != ProtocolVersion.V500 ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound,
         });
+    }
+
+    /// <summary>
+    /// A PUBLISH the client is not authorized for. 5.0 QoS 1/2: PUBACK/PUBREC 0x87 and the connection stays. QoS 0, and
+    /// 3.1.1 which cannot be told: [MQTT-3.3.5-2] either a positive acknowledgement (<see cref="DenyPublishAction.Ignore"/>)
+    /// or closing the connection (<see cref="DenyPublishAction.Disconnect"/>, the default; DISCONNECT 0x87 for 5.0).
+    /// </summary>
+    private static void Deny(MqttChannel channel, PublishPacket publish, DenyPublishAction action, string topic)
+    {
+        if (action == DenyPublishAction.Disconnect || (channel.Version == ProtocolVersion.V500 && publish.QoS != QoS.AtMostOnce))
+        {
+            Reject(channel, publish, ReasonCode.NotAuthorized, $"not authorized to publish to {topic}");
+            return;
+        }
+        BrokerMetrics.Add(ref channel.Context.Metrics.MessagesDropped);
+        if (publish.QoS == QoS.AtLeastOnce) channel.Send(new PubAckPacket { PacketId = publish.PacketId });
+        else if (publish.QoS == QoS.ExactlyOnce) channel.Send(new PubRecPacket { PacketId = publish.PacketId });
     }
 
     /// <summary>

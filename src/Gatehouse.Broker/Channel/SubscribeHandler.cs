@@ -40,6 +40,13 @@ internal static class SubscribeHandler
                 // [MQTT-3.8.3-4] No Local on a shared subscription is a protocol error.
                 throw MqttProtocolException.ProtocolError("No Local set on a shared subscription");
             }
+            if (context.Security is { } security && channel.Principal is { } principal && !security.MaySubscribe(principal, innerFilter))
+            {
+                // Refused per filter (audited): 0x87 Not authorized in a 5.0 SUBACK (section 3.9.3), 0x80 Failure in
+                // 3.1.1 [MQTT-3.9.3-2]. The other filters of the packet are unaffected.
+                codes.Add(v5 ? ReasonCode.NotAuthorized : ReasonCode.UnspecifiedError);
+                continue;
+            }
             Subscription subscription;
             bool existed;
             lock (session.Lock)

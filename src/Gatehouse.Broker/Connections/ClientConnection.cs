@@ -19,8 +19,8 @@ public sealed class ClientConnection
     private readonly IDuplexPipe _transport;
     private readonly BrokerContext _context;
     private readonly ILogger _log;
-    private readonly Channel<MqttPacket> _outbound =
-        System.Threading.Channels.Channel.CreateUnbounded<MqttPacket>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Outbound> _outbound =
+        System.Threading.Channels.Channel.CreateUnbounded<Outbound>(new UnboundedChannelOptions { SingleReader = true });
     private long _queuedPublishBytes;
     private int _closing;
     private volatile bool _peerInputEnded;
@@ -87,10 +87,17 @@ public sealed class ClientConnection
     }
 
     /// <summary>Queues a packet for the writer. Returns false once the connection is closing.</summary>
-    public bool Enqueue(MqttPacket packet)
+    public bool Enqueue(MqttPacket packet) => Enqueue(packet, durable: null);
+
+    /// <summary>
+    /// Queues a packet that must not leave before <paramref name="durable"/> (a store submission) completes: the writer
+    /// sends what precedes it, waits, then carries on in order. If the submission fails the packet is not sent and the
+    /// connection closes (the client gets it again, from the session, when it reconnects).
+    /// </summary>
+    public bool Enqueue(MqttPacket packet, Task? durable)
     {
         if (packet is PublishPacket publish) Interlocked.Add(ref _queuedPublishBytes, publish.Payload.Length);
-        return _outbound.Writer.TryWrite(packet);
+        return _outbound.Writer.TryWrite(new Outbound(packet, durable is { IsCompletedSuccessfully: true } ? null : durable));
     }
 
     /// <summary>
@@ -194,8 +201,29 @@ public sealed class ClientConnection
             while (await reader.WaitToReadAsync().ConfigureAwait(false))
             {
                 var written = 0L;
-                while (reader.TryRead(out var packet))
+                while (reader.TryRead(out var item))
                 {
+                    if (item.Durable is { } durable)
+                    {
+                        if (!durable.IsCompleted)
+                        {
+                            // What precedes it goes out now; it waits for its store state (one group commit, usually).
+                            BrokerMetrics.Add(ref _context.Metrics.BytesSent, written);
+                            written = 0;
+                            var flushed = await output.FlushAsync().ConfigureAwait(false);
+                            if (flushed.IsCompleted || flushed.IsCanceled) return;
+                            await durable.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                        }
+                        if (!durable.IsCompletedSuccessfully)
+                        {
+                            _log.LogError("Store unavailable; closing the connection of {ClientId}: the state of an outgoing message could not be made durable",
+                                Protocol.ClientId);
+                            BrokerMetrics.Add(ref _context.Metrics.BytesSent, written);
+                            await output.FlushAsync().ConfigureAwait(false);
+                            return;
+                        }
+                    }
+                    var packet = item.Packet;
                     if (packet is PublishPacket publish)
                     {
                         Interlocked.Add(ref _queuedPublishBytes, -publish.Payload.Length);
@@ -224,4 +252,7 @@ public sealed class ClientConnection
             while (reader.TryRead(out _)) { }
         }
     }
+
+    /// <summary>A queued packet and, if it must wait for one, the store submission it waits for.</summary>
+    private readonly record struct Outbound(MqttPacket Packet, Task? Durable);
 }

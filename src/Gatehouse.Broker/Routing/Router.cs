@@ -3,6 +3,7 @@ using Gatehouse.Broker.Diagnostics;
 using Gatehouse.Broker.Sessions;
 using Gatehouse.Broker.Subscriptions;
 using Gatehouse.Protocol;
+using Gatehouse.Security;
 using Gatehouse.Storage;
 
 namespace Gatehouse.Broker.Routing;
@@ -134,6 +135,7 @@ public sealed class Router(BrokerContext context)
 
     public int DeliverAll(ApplicationMessage message, List<(Session Session, Delivery Delivery)> deliveries, ref DurabilityBarrier barrier)
     {
+        if (context.Security is { } security) RemoveUnauthorized(security, message.Topic, deliveries);
         List<QueuedDeliveryRecord>? records = null;
         foreach (var (session, delivery) in deliveries)
         {
@@ -154,6 +156,21 @@ public sealed class Router(BrokerContext context)
             }
         }
         return reached;
+    }
+
+    /// <summary>
+    /// Per-delivery read check: a subscription granted through a wildcard ("#", "+/secrets") never yields a topic the
+    /// session's identity may not read, and ACL changes apply to existing subscriptions at once. Decisions are cached
+    /// per principal and topic (bounded, discarded when the rules change).
+    /// </summary>
+    private static void RemoveUnauthorized(IBrokerSecurity security, string topic, List<(Session Session, Delivery Delivery)> deliveries)
+    {
+        for (var i = deliveries.Count - 1; i >= 0; i--)
+        {
+            var session = deliveries[i].Session;
+            var principal = session.Principal ??= security.RecallPrincipal(session.OwnerIdentity, session.ClientId);
+            if (!security.MayReceive(principal, topic)) deliveries.RemoveAt(i);
+        }
     }
 
     private static void Plan(Dictionary<Session, PlannedDelivery> plan, Subscription subscription, ApplicationMessage message)

@@ -27,4 +27,6 @@ public sealed class InflightDelivery(Delivery delivery, ushort packetId)
     public Delivery Delivery { get; } = delivery;
     public ushort PacketId { get; } = packetId;
     public DeliveryState State { get; set; } = DeliveryState.AwaitingAck;
+    /// <summary>The store submission of <see cref="State"/> (persistent sessions; null once known durable).</summary>
+    public Task? Durable { get; set; }
 }

@@ -3,6 +3,7 @@ using Gatehouse.Broker.Diagnostics;
 using Gatehouse.Broker.Subscriptions;
 using Gatehouse.Protocol;
 using Gatehouse.Protocol.Packets;
+using Gatehouse.Security;
 using Gatehouse.Storage;
 
 namespace Gatehouse.Broker.Sessions;
@@ -43,6 +44,10 @@ public sealed class Session
     /// <summary>Whether the store holds this session (it was persistent at some point), so ending it must delete it there.</summary>
     public bool Stored { get; set; }
     public DateTimeOffset? DisconnectedAt { get; private set; }
+    /// <summary>The identity that created the session; only it may resume or take it over (null: anonymous).</summary>
+    public string? OwnerIdentity { get; set; }
+    /// <summary>The owner's principal, for per-delivery read checks while the session is offline too.</summary>
+    public ClientPrincipal? Principal { get; set; }
     /// <summary>Set once the session has ended; deliveries to it are refused from then on.</summary>
     public bool Ended { get; private set; }
     public Dictionary<string, Subscription> Subscriptions { get; } = new(StringComparer.Ordinal);
@@ -77,7 +82,7 @@ public sealed class Session
             var channel = Channel;
             if (delivery.QoS == QoS.AtMostOnce)
             {
-                if (channel is not null) return channel.SendPublish(delivery, 0, dup: false);
+                if (channel is not null) return SendQoS0(channel, delivery);
                 if (!_context.Options.QueueQoS0WhenOffline) return false;
                 return TryQueue(delivery);
             }
@@ -117,14 +122,20 @@ public sealed class Session
             var now = _context.Now;
             foreach (var (packetId, inflight) in _inflight)
             {
+                if (IsPersistent && inflight.Durable is { IsFaulted: true } or { IsCanceled: true })
+                {
+                    // Its state never reached the store: submit it again before the resend waits on it.
+                    inflight.Durable = Submitted(_context.Store.UpdateDelivery(ClientId, inflight.Delivery.Message.Id, packetId, inflight.State));
+                }
+                var durable = inflight.Delivery.QoS == QoS.ExactlyOnce ? inflight.Durable : null;
                 if (inflight.State == DeliveryState.AwaitingComp)
                 {
-                    channel.Send(new PubRelPacket { PacketId = packetId });
+                    channel.Send(new PubRelPacket { PacketId = packetId }, durable);
                 }
                 else
                 {
                     // [MQTT-3.3.1-1] DUP marks a re-delivery attempt.
-                    channel.SendPublishPacket(OutgoingPublish.Create(inflight.Delivery, packetId, dup: true, now, channel.Version));
+                    channel.SendPublishPacket(OutgoingPublish.Create(inflight.Delivery, packetId, dup: true, now, channel.Version), durable);
                 }
             }
             Pump(channel);
@@ -195,10 +206,12 @@ public sealed class Session
             if (inflight.State == DeliveryState.AwaitingAck)
             {
                 inflight.State = DeliveryState.AwaitingComp;
-                if (IsPersistent) _context.Store.UpdateDelivery(ClientId, inflight.Delivery.Message.Id, packetId, DeliveryState.AwaitingComp).Forget();
+                if (IsPersistent) inflight.Durable = Submitted(_context.Store.UpdateDelivery(ClientId, inflight.Delivery.Message.Id, packetId, DeliveryState.AwaitingComp));
             }
-            // [MQTT-4.3.3-4] PUBREL with the same packet id (also on a duplicate PUBREC).
-            Channel?.Send(new PubRelPacket { PacketId = packetId });
+            // [MQTT-4.3.3-4] PUBREL with the same packet id (also on a duplicate PUBREC), once the PUBREC is durable: the
+            // client forgets the packet id at PUBREL, so a session restored from an older state would send the PUBLISH
+            // again and the client would deliver it twice.
+            Channel?.Send(new PubRelPacket { PacketId = packetId }, inflight.Durable);
             return true;
         }
     }
@@ -272,26 +285,85 @@ public sealed class Session
             {
                 // [MQTT-3.3.2-5] an expired message is not delivered.
                 BrokerMetrics.Add(ref _context.Metrics.DroppedExpired);
-                if (IsPersistent && delivery.QoS > QoS.AtMostOnce) _context.Store.RemoveDelivery(ClientId, delivery.Message.Id).Forget();
+                if (IsStoredDelivery(delivery)) _context.Store.RemoveDelivery(ClientId, delivery.Message.Id).Forget();
                 continue;
             }
-            if (delivery.QoS == QoS.AtMostOnce) channel.SendPublish(delivery, 0, dup: false);
+            if (delivery.QoS == QoS.AtMostOnce) SendQoS0(channel, delivery);
             else SendInflight(channel, delivery);
         }
+    }
+
+    /// <summary>
+    /// Removes queued messages whose Message Expiry Interval has passed [MQTT-3.3.2-5], from memory and from the store, so
+    /// an offline session's queue does not hold them until it reconnects or expires. In-flight messages stay: their
+    /// delivery has begun and completes. Returns the number removed.
+    /// </summary>
+    public int PurgeExpired(DateTimeOffset now)
+    {
+        lock (Lock)
+        {
+            var expired = 0;
+            foreach (var delivery in _queue)
+            {
+                if (delivery.Message.IsExpired(now)) expired++;
+            }
+            if (expired == 0) return 0;
+            var keep = new Queue<Delivery>(_queue.Count - expired);
+            foreach (var delivery in _queue)
+            {
+                if (!delivery.Message.IsExpired(now))
+                {
+                    keep.Enqueue(delivery);
+                    continue;
+                }
+                _queuedBytes -= delivery.Message.Payload.Length;
+                BrokerMetrics.Add(ref _context.Metrics.DroppedExpired);
+                if (IsStoredDelivery(delivery)) _context.Store.RemoveDelivery(ClientId, delivery.Message.Id).Forget();
+            }
+            _queue.Clear();
+            foreach (var delivery in keep) _queue.Enqueue(delivery);
+            return expired;
+        }
+    }
+
+    /// <summary>Whether the router submitted this delivery to the store (see <c>Router.DeliverAll</c>).</summary>
+    private bool IsStoredDelivery(Delivery delivery) =>
+        IsPersistent && (delivery.QoS > QoS.AtMostOnce || _context.Options.QueueQoS0WhenOffline);
+
+    private bool SendQoS0(MqttChannel channel, Delivery delivery)
+    {
+        var sent = channel.SendPublish(delivery, 0, dup: false);
+        // With QueueQoS0WhenOffline the router stored it for this persistent session; once sent it is done.
+        if (sent && IsStoredDelivery(delivery)) _context.Store.RemoveDelivery(ClientId, delivery.Message.Id).Forget();
+        return sent;
     }
 
     private bool SendInflight(MqttChannel channel, Delivery delivery)
     {
         var packetId = NextPacketId();
-        if (!channel.SendPublish(delivery, packetId, dup: false))
+        var durable = IsPersistent
+            ? Submitted(_context.Store.UpdateDelivery(ClientId, delivery.Message.Id, packetId, DeliveryState.AwaitingAck))
+            : null;
+        // A QoS 2 PUBLISH leaves only once its packet id is durable (and with it, submitted earlier, its queue entry and
+        // the publisher's QoS 2 packet id): after a crash it is resent with the same id and DUP [MQTT-4.4.0-1], which the
+        // client recognises, instead of going out under a new id and being delivered twice. QoS 1 may be duplicated.
+        if (!channel.SendPublish(delivery, packetId, dup: false, delivery.QoS == QoS.ExactlyOnce ? durable : null))
         {
             // Too large for this client: treated as delivered [MQTT-3.1.2-25].
             if (IsPersistent) _context.Store.RemoveDelivery(ClientId, delivery.Message.Id).Forget();
             return false;
         }
-        _inflight[packetId] = new InflightDelivery(delivery, packetId);
-        if (IsPersistent) _context.Store.UpdateDelivery(ClientId, delivery.Message.Id, packetId, DeliveryState.AwaitingAck).Forget();
+        _inflight[packetId] = new InflightDelivery(delivery, packetId) { Durable = durable };
         return true;
+    }
+
+    /// <summary>A submission the caller may wait on (null when already durable); its failure is observed either way.</summary>
+    private static Task? Submitted(ValueTask submission)
+    {
+        if (submission.IsCompletedSuccessfully) return null;
+        var task = submission.AsTask();
+        new ValueTask(task).Forget();
+        return task;
     }
 
     /// <summary>A packet id not in use by any outbound exchange [MQTT-2.2.1-3].</summary>

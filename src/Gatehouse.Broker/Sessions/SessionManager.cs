@@ -28,8 +28,10 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
     /// <summary>
     /// Binds a connecting client to its session. An existing connection with the same client id is taken over
     /// [MQTT-3.1.4-3]; Clean Start discards the old session [MQTT-3.1.2-4], otherwise it is resumed [MQTT-3.1.2-5].
+    /// With security on, only the identity that owns the session may do either: for anyone else the result is a null
+    /// session (refused with 0x85, audited) and the owner's connection is left alone.
     /// </summary>
-    public (Session Session, bool Present) Connect(MqttChannel channel, string clientId, bool cleanStart, uint expiryInterval,
+    public (Session? Session, bool Present) Connect(MqttChannel channel, string clientId, bool cleanStart, uint expiryInterval,
         ProtocolVersion version, ref DurabilityBarrier barrier)
     {
         ApplicationMessage? endedWill = null;
@@ -44,14 +46,23 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
         }
     }
 
-    private (Session Session, bool Present) ConnectLocked(MqttChannel channel, string clientId, bool cleanStart, uint expiryInterval,
+    private (Session? Session, bool Present) ConnectLocked(MqttChannel channel, string clientId, bool cleanStart, uint expiryInterval,
         ProtocolVersion version, ref DurabilityBarrier barrier, ref ApplicationMessage? endedWill)
     {
         lock (_lock)
         {
             var present = false;
+            var principal = channel.Principal;
             if (_sessions.TryGetValue(clientId, out var existing))
             {
+                if (context.Security is { } security && principal is not null
+                    && !string.Equals(existing.OwnerIdentity, principal.Identity, StringComparison.Ordinal))
+                {
+                    _log.LogWarning("Client {ClientId} from {Remote} as {Identity} refused: the session belongs to {Owner}",
+                        clientId, channel.RemoteAddress, principal, existing.OwnerIdentity ?? "(anonymous)");
+                    security.OnSessionOwnershipRefused(principal, existing.OwnerIdentity);
+                    return (null, false);
+                }
                 if (existing.Owner is { } previous && !ReferenceEquals(previous, channel))
                 {
                     _log.LogInformation("Client {ClientId} taken over by a new connection from {Remote}", clientId, channel.RemoteAddress);
@@ -68,12 +79,17 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
                     existing.ProtocolVersion = version;
                     existing.ExpiryInterval = expiryInterval;
                     existing.Claim(channel);
+                    existing.Principal = principal;
                     present = true;
                     Persist(existing, ref barrier);
                     return (existing, present);
                 }
             }
-            var session = new Session(context, clientId, version, expiryInterval);
+            var session = new Session(context, clientId, version, expiryInterval)
+            {
+                OwnerIdentity = principal?.Identity,
+                Principal = principal,
+            };
             session.Claim(channel);
             _sessions[clientId] = session;
             Persist(session, ref barrier);
@@ -88,11 +104,13 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
         {
             session.Stored = true;
             barrier.Add(context.Store.SaveSession(session.ToRecord()));
+            context.Security?.RememberSessionOwner(session.ClientId, session.OwnerIdentity);
         }
         else if (session.Stored)
         {
             session.Stored = false;
             barrier.Add(context.Store.DeleteSession(session.ClientId));
+            context.Security?.RememberSessionOwner(session.ClientId, null);
         }
     }
 
@@ -172,6 +190,14 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
         foreach (var will in wills) publishWill(will);
     }
 
+    /// <summary>Removes expired queued messages from every session (memory and store). Returns how many.</summary>
+    public int PurgeExpiredMessages(DateTimeOffset now)
+    {
+        var removed = 0;
+        foreach (var session in _sessions.Values) removed += session.PurgeExpired(now);
+        return removed;
+    }
+
     /// <summary>Adds a session recovered from the store (start-up).</summary>
     public void Restore(Session session) => _sessions[session.ClientId] = session;
 
@@ -189,7 +215,11 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
         }
         session.Subscriptions.Clear();
         _sessions.TryRemove(new KeyValuePair<string, Session>(session.ClientId, session));
-        if (session.Stored) barrier.Add(context.Store.DeleteSession(session.ClientId));
+        if (session.Stored)
+        {
+            barrier.Add(context.Store.DeleteSession(session.ClientId));
+            context.Security?.RememberSessionOwner(session.ClientId, null);
+        }
         if (orphans.Count > 0) router.Redeliver(orphans, session);
         return will;
     }

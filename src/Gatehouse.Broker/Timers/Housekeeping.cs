@@ -6,8 +6,8 @@ using Microsoft.Extensions.Logging;
 namespace Gatehouse.Broker.Timers;
 
 /// <summary>
-/// One periodic sweep for everything time-driven: CONNECT deadlines, keep-alive (1.5 ×), session expiry, delayed wills
-/// and retained-message expiry. A 250 ms tick keeps every deadline within a quarter second.
+/// One periodic sweep for everything time-driven: CONNECT deadlines, keep-alive (1.5 ×), session expiry, delayed wills,
+/// and (every 5 s) retained-message expiry and expired queued messages. A 250 ms tick keeps every deadline within a quarter second.
 /// </summary>
 public sealed class Housekeeping(BrokerContext context, ConnectionRegistry connections, SessionManager sessions,
     RetainedMessages retained) : IAsyncDisposable
@@ -31,6 +31,10 @@ public sealed class Housekeeping(BrokerContext context, ConnectionRegistry conne
         {
             _lastRetainedSweep = now;
             retained.RemoveExpired(now);
+            // Expired messages queued for sessions (offline ones above all) leave memory and the store, so neither grows
+            // with messages nobody may receive any more.
+            var purged = sessions.PurgeExpiredMessages(now);
+            if (purged > 0) _log.LogDebug("Removed {Count} expired queued messages", purged);
         }
     }
 

@@ -282,7 +282,7 @@ public sealed class SqliteBrokerStore : IBrokerStore
         _ => e.Message.ReplaceLineEndings(" "),
     };
 
-    private static FileStream AcquireLock(string directory)
+    internal static FileStream AcquireLock(string directory)
     {
         var path = Path.Combine(directory, "gatehouse.lock");
         try

@@ -157,7 +157,7 @@ internal static class SqliteSchema
     }
 
     /// <summary>True when the database file exists with content; throws for files that cannot be a store.</summary>
-    private static bool CheckFiles(string path)
+    internal static bool CheckFiles(string path)
     {
         var file = new FileInfo(path);
         if (!file.Exists)
@@ -197,7 +197,7 @@ internal static class SqliteSchema
         throw new StoreFormatException(path, $"the integrity check failed: {string.Join("; ", problems).ReplaceLineEndings(" ")}");
     }
 
-    private static void CheckVersion(SqliteConnection connection, string path)
+    internal static void CheckVersion(SqliteConnection connection, string path)
     {
         var applicationId = Scalar<long>(connection, "PRAGMA application_id");
         var hasMeta = Scalar<long>(connection, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'meta'") == 1;
@@ -248,7 +248,7 @@ internal static class SqliteSchema
         transaction.Commit();
     }
 
-    private static bool IsCorruption(SqliteException e) =>
+    internal static bool IsCorruption(SqliteException e) =>
         e.SqliteErrorCode is 11 /* SQLITE_CORRUPT */ or 26 /* SQLITE_NOTADB */;
 
     private static void Execute(SqliteConnection connection, string sql)

@@ -31,7 +31,12 @@ internal static class GatehouseCli
         var root = new RootCommand("Gatehouse: an MQTT 3.1.1 and 5.0 broker and IoT device hub.");
         var serve = ServeCommand.Create(overrides);
         root.Subcommands.Add(serve);
-        AddHelpSections(root, new Dictionary<Command, string> { [serve] = ServeCommand.HelpSection });
+        root.Subcommands.Add(StoreCommand.Create());
+        root.Subcommands.Add(IdentitiesCommand.Create());
+        root.Subcommands.Add(AclCommand.Create());
+        var bench = BenchCommand.Create();
+        root.Subcommands.Add(bench);
+        AddHelpSections(root, new Dictionary<Command, string> { [serve] = ServeCommand.HelpSection, [bench] = BenchCommand.HelpSection });
 
         var parse = root.Parse(args.Length == 0 ? ["--help"] : args);
         if (parse.Errors.Count > 0)

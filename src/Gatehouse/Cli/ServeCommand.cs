@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Gatehouse.Broker;
 using Gatehouse.Hosting;
+using Gatehouse.Security;
 using Gatehouse.Storage.Embedded;
 
 namespace Gatehouse.Cli;
@@ -34,6 +35,11 @@ internal static class ServeCommand
         ("--max-packet-size", SettingNames.MaxPacketSize, "BYTES", "Largest packet accepted from a client [default: 1048576]"),
         ("--tls-cert", SettingNames.TlsCertificate, "PEM_OR_PFX", "Server certificate: PEM (key inside or in --tls-key) or PFX; enables TLS listeners"),
         ("--tls-key", SettingNames.TlsKey, "PEM", "Private key of a PEM --tls-cert"),
+        ("--allow-anonymous", SettingNames.AllowAnonymous, "true|false", "Accept clients without credentials [default: only on loopback connections]"),
+        ("--acl-file", SettingNames.AclFile, "FILE", "Topic ACLs in Mosquitto acl_file format; reloaded when it changes"),
+        ("--jwt-key", SettingNames.JwtKey, "FILE", "Key for JWTs passed as the MQTT password: PEM public key (RS256/ES256) or HS256 secret"),
+        ("--tls-client-ca", SettingNames.TlsClientCa, "PEM", "CA certificates: TLS listeners require client certificates issued by them (mTLS)"),
+        ("--tls-crl", SettingNames.TlsCrl, "FILE", "Certificate revocation list for client certificates; reloaded when it changes"),
     ];
 
     /// <param name="overrides">--Section:Key=value pairs taken from the command line before parsing.</param>
@@ -80,7 +86,8 @@ internal static class ServeCommand
             var server = SettingsBinder.Bind<ServerSettings>(configuration, ServerSettings.SectionName);
             var broker = SettingsBinder.Bind<BrokerOptions>(configuration, "Broker");
             var storage = SettingsBinder.Bind<SqliteStoreOptions>(configuration, "Storage");
-            var plan = HostPlan.Create(server, broker, storage);
+            var security = SettingsBinder.Bind<SecurityOptions>(configuration, SecurityOptions.SectionName);
+            var plan = HostPlan.Create(server, broker, storage) with { Security = SecurityPlan.Create(security) };
             PortProbe.EnsureAvailable(plan.BindAddress, plan.Listeners);
 
             await using var host = GatehouseHost.Create(plan, configuration);

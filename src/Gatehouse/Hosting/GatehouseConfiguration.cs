@@ -15,7 +15,7 @@ public static class GatehouseConfiguration
     public const string AppSettingsFileName = "appsettings.json";
 
     /// <summary>Top-level sections a command-line override may name; catches typos such as --Brokr:X=1.</summary>
-    public static IReadOnlyList<string> KnownSections { get; } = [ServerSettings.SectionName, "Broker", "Storage", "Logging"];
+    public static IReadOnlyList<string> KnownSections { get; } = [ServerSettings.SectionName, "Broker", "Storage", "Security", "Logging"];
 
     /// <summary>Defaults that live in no options class: quiet framework logs, broker logs at Information.</summary>
     private static readonly Dictionary<string, string?> s_defaults = new()

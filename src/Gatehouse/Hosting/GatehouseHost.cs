@@ -1,6 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
 using Gatehouse.Broker;
+using Gatehouse.Security;
+using Gatehouse.Security.Audit;
+using Gatehouse.Security.Authentication;
+using Gatehouse.Security.Identities;
 using Gatehouse.Storage;
 using Gatehouse.Storage.Embedded;
 using Gatehouse.Transport.Tcp;
@@ -96,11 +100,26 @@ public sealed class GatehouseHost : IAsyncDisposable
         builder.Services.AddSingleton(plan.Broker);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<IBrokerStore>(sp => CreateStore(plan, sp.GetRequiredService<ILoggerFactory>()));
-        builder.Services.AddSingleton(sp => new MqttBroker(
-            sp.GetRequiredService<BrokerOptions>(),
-            sp.GetRequiredService<IBrokerStore>(),
-            sp.GetRequiredService<ILoggerFactory>(),
-            sp.GetRequiredService<TimeProvider>()));
+        if (plan.Security is { } securityPlan) AddSecurity(builder.Services, plan, securityPlan);
+        builder.Services.AddSingleton(sp =>
+        {
+            // The store first: a damaged store stops start-up before security says anything.
+            var store = sp.GetRequiredService<IBrokerStore>();
+            var security = sp.GetService<SecurityService>();
+            var broker = new MqttBroker(
+                sp.GetRequiredService<BrokerOptions>(),
+                store,
+                sp.GetRequiredService<ILoggerFactory>(),
+                sp.GetRequiredService<TimeProvider>(),
+                security);
+            if (security is not null)
+            {
+                // Revocation: a disabled or removed identity, or a changed credential, ends its live connections.
+                security.IdentityRevoked = broker.DisconnectIdentity;
+                security.Start();
+            }
+            return broker;
+        });
         builder.Services.AddHostedService<BrokerLifetimeService>();
         builder.Services.AddRoutingCore();
 
@@ -115,7 +134,7 @@ public sealed class GatehouseHost : IAsyncDisposable
                 {
                     kestrel.Listen(plan.BindAddress, listener.Port, options =>
                     {
-                        ConfigureListener(options, listener.Kind, plan.Certificate);
+                        ConfigureListener(options, listener.Kind, plan.Certificate, plan.Security?.ClientCertificates);
                         _bound.Add((listener, options));
                     });
                 }
@@ -136,7 +155,8 @@ public sealed class GatehouseHost : IAsyncDisposable
         return app;
     }
 
-    private static void ConfigureListener(ListenOptions options, ListenerKind kind, ServerCertificate? certificate)
+    private static void ConfigureListener(ListenOptions options, ListenerKind kind, ServerCertificate? certificate,
+        ClientCertificateValidator? clientCertificates)
     {
         switch (kind)
         {
@@ -144,7 +164,7 @@ public sealed class GatehouseHost : IAsyncDisposable
                 options.UseConnectionHandler<MqttConnectionHandler>();
                 break;
             case ListenerKind.MqttTls:
-                options.UseMqttTls(certificate!);
+                options.UseMqttTls(certificate!, clientCertificates);
                 options.UseConnectionHandler<MqttConnectionHandler>();
                 break;
             case ListenerKind.MqttWebSocket:
@@ -152,13 +172,46 @@ public sealed class GatehouseHost : IAsyncDisposable
                 break;
             case ListenerKind.MqttSecureWebSocket:
                 options.Protocols = HttpProtocols.Http1;
-                options.UseWebSocketTls(certificate!);
+                options.UseWebSocketTls(certificate!, clientCertificates);
                 break;
             case ListenerKind.Http:
                 // Cleartext: HTTP/2 would need prior knowledge; keep Kestrel from warning about it.
                 options.Protocols = HttpProtocols.Http1;
                 break;
         }
+    }
+
+    /// <summary>
+    /// Identities, ACL rules and audit live in security.db in the data directory whatever the broker's storage, so the
+    /// CLI (<c>gatehouse identities</c>, <c>gatehouse acl</c>) and the server share them; the server polls for changes.
+    /// </summary>
+    private static void AddSecurity(IServiceCollection services, HostPlan plan, SecurityPlan security)
+    {
+        SqliteSecurityStore store;
+        try
+        {
+            store = SqliteSecurityStore.Open(plan.DataDirectory);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or Microsoft.Data.Sqlite.SqliteException)
+        {
+            throw new SettingsException($"cannot open {SqliteSecurityStore.FileName}: {SettingsException.OneLine(ex.Message)}", ex);
+        }
+        services.AddSingleton(store);
+        services.AddSingleton(sp => new AuditLog(store, security.Options.AuditRetentionRows,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gatehouse.Audit")));
+        services.AddSingleton(sp =>
+        {
+            var loggerFactory = sp.GetRequiredService<ILoggerFactory>();
+            var service = new SecurityService(security.Options, store, sp.GetRequiredService<AuditLog>(), loggerFactory,
+                sp.GetRequiredService<TimeProvider>(), security.Jwt);
+            var log = loggerFactory.CreateLogger("Gatehouse.Security");
+            var identities = service.Identities.All.Count;
+            log.Log(security.Options.AllowAnonymous == false ? LogLevel.Information : LogLevel.Warning,
+                "Security: {Policy}; {Identities} identities, {Rules} ACL rules{Mtls}",
+                AnonymousPolicy.Describe(security.Options.AllowAnonymous), identities, service.Authorizer.Rules.Count,
+                security.ClientCertificates is null ? "" : "; TLS listeners require client certificates");
+            return service;
+        });
     }
 
     private static IBrokerStore CreateStore(HostPlan plan, ILoggerFactory loggerFactory)

@@ -31,6 +31,9 @@ public sealed record HostPlan(
     IReadOnlyList<ListenerSpec> Listeners,
     SqliteStoreOptions Storage)
 {
+    /// <summary>Authentication and authorization; null only for hosts composed without security (tests).</summary>
+    public SecurityPlan? Security { get; init; }
+
     /// <summary>
     /// Validates <paramref name="server"/> and <paramref name="broker"/>, creates the data directory, loads the
     /// certificate and decides the listeners. Throws <see cref="SettingsException"/> on the first problem.

@@ -19,6 +19,11 @@ public static class SettingNames
     public const string TlsPassword = "Server:Tls:Password";
     public const string MaxKeepAlive = "Broker:MaxKeepAliveSeconds";
     public const string MaxPacketSize = "Broker:MaxPacketSize";
+    public const string AllowAnonymous = "Security:AllowAnonymous";
+    public const string AclFile = "Security:AclFile";
+    public const string JwtKey = "Security:JwtKey";
+    public const string TlsClientCa = "Security:TlsClientCa";
+    public const string TlsCrl = "Security:TlsCrl";
 
     private static readonly Dictionary<string, string> s_flags = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -34,6 +39,11 @@ public static class SettingNames
         [TlsKey] = "--tls-key",
         [MaxKeepAlive] = "--max-keep-alive",
         [MaxPacketSize] = "--max-packet-size",
+        [AllowAnonymous] = "--allow-anonymous",
+        [AclFile] = "--acl-file",
+        [JwtKey] = "--jwt-key",
+        [TlsClientCa] = "--tls-client-ca",
+        [TlsCrl] = "--tls-crl",
     };
 
     /// <summary>The flag for a configuration key, or null.</summary>

@@ -93,10 +93,11 @@ public static class SettingsBinder
         if (type.IsEnum)
         {
             var names = Enum.GetNames(type);
-            var name = Array.Find(names, n => string.Equals(n, text, StringComparison.OrdinalIgnoreCase));
+            // "prefix-identity" names PrefixIdentity: hyphens are ignored.
+            var name = Array.Find(names, n => string.Equals(n, text.Replace("-", "", StringComparison.Ordinal), StringComparison.OrdinalIgnoreCase));
             return name is not null
                 ? Enum.Parse(type, name)
-                : throw Invalid(path, value, "one of " + string.Join(", ", names.Select(n => n.ToLowerInvariant())));
+                : throw Invalid(path, value, "one of " + string.Join(", ", names.Select(KebabCase)));
         }
         if (IntegerRange(type) is var (min, max))
         {
@@ -126,6 +127,9 @@ public static class SettingsBinder
         }
         throw new SettingsException($"setting {path} has an unsupported type {type.Name}");
     }
+
+    private static string KebabCase(string name) =>
+        string.Concat(name.Select((c, i) => char.IsUpper(c) && i > 0 ? "-" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
 
     private static (Int128 Min, Int128 Max)? IntegerRange(Type type) => Type.GetTypeCode(type) switch
     {

@@ -1,0 +1,41 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Gatehouse.Protocol;
+
+namespace Gatehouse.Security.Authentication;
+
+/// <summary>What the broker knows about a CONNECT when it asks who the client is [MQTT-3.1.4-2].</summary>
+/// <param name="ClientIdAssigned">The client sent an empty id and the server assigned one: no binding rule applies.</param>
+/// <param name="ClientCertificate">The client certificate, already chain-validated by the TLS listener when mTLS is on.</param>
+public sealed record ConnectAttempt(
+    string ClientId,
+    bool ClientIdAssigned,
+    string? UserName,
+    ReadOnlyMemory<byte>? Password,
+    X509Certificate2? ClientCertificate,
+    string Listener,
+    EndPoint? RemoteEndPoint,
+    EndPoint? LocalEndPoint)
+{
+    public string RemoteAddress => RemoteEndPoint?.ToString() ?? "unknown";
+
+    /// <summary>Both ends of the connection are loopback addresses: the client runs on this machine.</summary>
+    public bool IsLoopback => AnonymousPolicy.IsLoopback(LocalEndPoint) && AnonymousPolicy.IsLoopback(RemoteEndPoint);
+}
+
+/// <summary>Allow (with who the client is) or deny (with the CONNACK reason code).</summary>
+public sealed record ConnectDecision(ClientPrincipal? Principal, ReasonCode ReasonCode, string Reason)
+{
+    public bool Allowed => Principal is not null;
+
+    public static ConnectDecision Allow(ClientPrincipal principal) => new(principal, ReasonCode.Success, "");
+
+    /// <param name="reasonCode">0x86 bad user name or password, 0x87 not authorized, 0x85 client id not valid, 0x8A banned.</param>
+    public static ConnectDecision Deny(ReasonCode reasonCode, string reason) => new(null, reasonCode, reason);
+}
+
+/// <summary>Decides whether a CONNECT is accepted and as whom. Called by the broker before any session is touched.</summary>
+public interface IConnectAuthenticator
+{
+    ConnectDecision Authenticate(ConnectAttempt attempt);
+}

@@ -1,0 +1,42 @@
+using System.Collections.Concurrent;
+
+namespace Gatehouse.Security;
+
+/// <summary>
+/// Who a connection (and the session it owns) acts as: the authenticated identity (null for anonymous clients), the
+/// client id and user name for ACL placeholders, and a small per-principal cache of authorization decisions.
+/// </summary>
+public sealed class ClientPrincipal
+{
+    /// <summary>Entries per decision cache; the cache is cleared when full (bounded memory per connection).</summary>
+    public const int CacheCapacity = 1024;
+
+    public ClientPrincipal(string? identity, string clientId, IReadOnlyList<string>? tokenGroups = null,
+        string? listener = null, string? remoteAddress = null, string method = "anonymous")
+    {
+        Identity = identity;
+        ClientId = clientId;
+        TokenGroups = tokenGroups ?? [];
+        Listener = listener;
+        RemoteAddress = remoteAddress;
+        Method = method;
+    }
+
+    /// <summary>Identity name; null for an anonymous client.</summary>
+    public string? Identity { get; }
+    public string ClientId { get; internal set; }
+    /// <summary>Groups carried by a token, used when the identity is not in the store.</summary>
+    public IReadOnlyList<string> TokenGroups { get; }
+    public string? Listener { get; }
+    public string? RemoteAddress { get; }
+    /// <summary>How the client authenticated: password, certificate, jwt, anonymous.</summary>
+    public string Method { get; }
+    public bool IsAnonymous => Identity is null;
+
+    internal ConcurrentDictionary<string, bool> PublishCache { get; } = new(StringComparer.Ordinal);
+    internal ConcurrentDictionary<string, bool> RetainCache { get; } = new(StringComparer.Ordinal);
+    internal ConcurrentDictionary<string, bool> ReceiveCache { get; } = new(StringComparer.Ordinal);
+    internal long CacheGeneration;
+
+    public override string ToString() => Identity ?? "(anonymous)";
+}

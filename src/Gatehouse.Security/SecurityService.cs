@@ -1,0 +1,214 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Gatehouse.Protocol;
+using Gatehouse.Security.Audit;
+using Gatehouse.Security.Authentication;
+using Gatehouse.Security.Authorization;
+using Gatehouse.Security.Identities;
+using Microsoft.Extensions.Logging;
+
+namespace Gatehouse.Security;
+
+/// <summary>
+/// The security of one server: identities (from the store, reloaded when the CLI changes them), authentication,
+/// authorization (ACL file + store rules), audit and revocation. When a reload finds an identity disabled, removed or
+/// with a changed credential, <see cref="IdentityRevoked"/> fires so the broker disconnects its live connections.
+/// </summary>
+public sealed class SecurityService : IBrokerSecurity, IAsyncDisposable
+{
+    private readonly SecurityOptions _options;
+    private readonly IIdentityStore _store;
+    private readonly IAuditLog _audit;
+    private readonly TimeProvider _time;
+    private readonly ILogger _log;
+    private readonly ConcurrentDictionary<string, string> _sessionOwners = new(StringComparer.Ordinal);
+    private readonly Lock _reloadLock = new();
+    private volatile IdentitySnapshot _identities = IdentitySnapshot.Empty;
+    private long _loadedCounter = -1;
+    private AclFileWatcher? _aclWatcher;
+    private ITimer? _poll;
+    private readonly Channel<(string ClientId, string? Identity)> _ownerWrites =
+        Channel.CreateUnbounded<(string, string?)>(new UnboundedChannelOptions { SingleReader = true });
+    private Task? _ownerWriter;
+
+    public SecurityService(SecurityOptions options, IIdentityStore store, IAuditLog audit, ILoggerFactory loggerFactory,
+        TimeProvider? time = null, JwtValidator? jwt = null)
+    {
+        _options = options;
+        _store = store;
+        _audit = audit;
+        _time = time ?? TimeProvider.System;
+        _log = loggerFactory.CreateLogger("Gatehouse.Security");
+        Authenticator = new ConnectAuthenticator(options, () => _identities, jwt);
+        Authorizer = new Authorizer();
+        ReloadStore(initial: true);
+        foreach (var (clientId, identity) in store.LoadSessionOwners()) _sessionOwners[clientId] = identity;
+        if (!string.IsNullOrEmpty(options.AclFile))
+        {
+            // Throws (FormatException / IOException) at start-up: a broken ACL file must not start an open server.
+            Authorizer.SetFileRules(MosquittoAclFile.Load(options.AclFile));
+        }
+    }
+
+    public ConnectAuthenticator Authenticator { get; }
+    public Authorizer Authorizer { get; }
+    public SecurityOptions Options => _options;
+    public IdentitySnapshot Identities => _identities;
+    public DenyPublishAction DenyPublishAction => _options.DenyPublishAction;
+
+    /// <summary>Called with (identity, reason) when its live connections must end; the host wires it to the broker.</summary>
+    public Func<string, ReasonCode, int>? IdentityRevoked { get; set; }
+
+    /// <summary>Starts polling the store for changes and watching the ACL file.</summary>
+    public void Start()
+    {
+        var interval = TimeSpan.FromMilliseconds(Math.Max(50, _options.ReloadIntervalMs));
+        _poll = _time.CreateTimer(_ => PollStore(), null, interval, interval);
+        _ownerWriter = Task.Run(WriteOwnersAsync);
+        if (!string.IsNullOrEmpty(_options.AclFile))
+        {
+            _aclWatcher = new AclFileWatcher(_options.AclFile, rules =>
+            {
+                Authorizer.SetFileRules(rules);
+                _log.LogInformation("ACL file {Path} reloaded: {Count} rules", _options.AclFile, rules.Count);
+            }, ex => _log.LogError("ACL file {Path} not reloaded, the previous rules stay: {Error}", _options.AclFile, ex.Message), _time);
+        }
+    }
+
+    /// <summary>Re-reads identities and rules if the store's change counter moved. Returns whether it did.</summary>
+    public bool PollStore()
+    {
+        try
+        {
+            return ReloadStore(initial: false);
+        }
+        catch (Exception ex)
+        {
+            _log.LogError(ex, "Cannot reload identities and ACL rules from the store");
+            return false;
+        }
+    }
+
+    public ConnectDecision Authenticate(ConnectAttempt attempt)
+    {
+        var decision = Authenticator.Authenticate(attempt);
+        if (!decision.Allowed)
+        {
+            var kind = decision.ReasonCode == ReasonCode.ClientIdentifierNotValid ? AuditKind.ClientIdRefused : AuditKind.AuthenticationFailed;
+            Audit(kind, attempt.UserName, attempt.ClientId, attempt.RemoteAddress, attempt.Listener, decision.ReasonCode, decision.Reason);
+        }
+        return decision;
+    }
+
+    public bool MayPublish(ClientPrincipal principal, string topic, bool retain)
+    {
+        if (Authorizer.MayPublish(principal, topic, retain)) return true;
+        Audit(AuditKind.PublishDenied, principal, ReasonCode.NotAuthorized, (retain ? "retained publish to " : "publish to ") + topic);
+        return false;
+    }
+
+    public bool MaySubscribe(ClientPrincipal principal, string filter)
+    {
+        if (Authorizer.MaySubscribe(principal, filter)) return true;
+        Audit(AuditKind.SubscribeDenied, principal, ReasonCode.NotAuthorized, "subscribe to " + filter);
+        return false;
+    }
+
+    public bool MayReceive(ClientPrincipal principal, string topic) => Authorizer.MayReceive(principal, topic);
+
+    public ClientPrincipal RecallPrincipal(string? identity, string clientId) => new(identity, clientId, method: "recovered");
+
+    public string? RecallSessionOwner(string clientId) => _sessionOwners.GetValueOrDefault(clientId);
+
+    public void RememberSessionOwner(string clientId, string? identity)
+    {
+        if (identity is null)
+        {
+            if (!_sessionOwners.TryRemove(clientId, out _)) return;
+        }
+        else
+        {
+            if (_sessionOwners.TryGetValue(clientId, out var known) && known == identity) return;
+            _sessionOwners[clientId] = identity;
+        }
+        // Called under the broker's session lock: the write happens on a background task, in order.
+        _ownerWrites.Writer.TryWrite((clientId, identity));
+    }
+
+    private async Task WriteOwnersAsync()
+    {
+        while (await _ownerWrites.Reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            while (_ownerWrites.Reader.TryRead(out var write))
+            {
+                try
+                {
+                    _store.SetSessionOwner(write.ClientId, write.Identity);
+                }
+                catch (Exception ex)
+                {
+                    _log.LogError(ex, "Cannot record the owner of session {ClientId}", write.ClientId);
+                }
+            }
+        }
+    }
+
+    public void OnSessionOwnershipRefused(ClientPrincipal principal, string? owner) =>
+        Audit(AuditKind.SessionOwnershipRefused, principal, ReasonCode.ClientIdentifierNotValid,
+            $"session '{principal.ClientId}' belongs to {(owner is null ? "an anonymous client" : "identity '" + owner + "'")}");
+
+    /// <summary>Disconnects the live connections of <paramref name="identity"/> and audits it.</summary>
+    public int Revoke(string identity, string reason)
+    {
+        var count = IdentityRevoked?.Invoke(identity, ReasonCode.AdministrativeAction) ?? 0;
+        Audit(AuditKind.Revoked, identity, null, null, null, ReasonCode.AdministrativeAction, $"{reason}; {count} connection(s) closed");
+        _log.LogInformation("Identity {Identity} revoked ({Reason}): {Count} connection(s) closed", identity, reason, count);
+        return count;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_poll is not null) await _poll.DisposeAsync().ConfigureAwait(false);
+        _ownerWrites.Writer.TryComplete();
+        if (_ownerWriter is not null) await _ownerWriter.ConfigureAwait(false);
+        _aclWatcher?.Dispose();
+    }
+
+    private bool ReloadStore(bool initial)
+    {
+        List<(string Identity, string Reason)>? revoked = null;
+        lock (_reloadLock)
+        {
+            var counter = _store.ChangeCounter;
+            if (counter == _loadedCounter) return false;
+            var previous = _identities;
+            var next = new IdentitySnapshot(_store.ListIdentities());
+            var rules = _store.ListRules();
+            _identities = next;
+            Authorizer.SetStoreRules(rules, next.Groups);
+            _loadedCounter = counter;
+            if (!initial)
+            {
+                foreach (var old in previous.All)
+                {
+                    var now = next.ByName.GetValueOrDefault(old.Name);
+                    if (!old.IsRevokedBy(now)) continue;
+                    var reason = now is null ? "identity removed" : !now.Enabled ? "identity disabled" : "credential changed";
+                    (revoked ??= []).Add((old.Name, reason));
+                }
+                _log.LogInformation("Security store changed: {Identities} identities, {Rules} ACL rules", next.All.Count, rules.Count);
+            }
+        }
+        if (revoked is not null)
+        {
+            foreach (var (identity, reason) in revoked) Revoke(identity, reason);
+        }
+        return true;
+    }
+
+    private void Audit(AuditKind kind, ClientPrincipal principal, ReasonCode reasonCode, string detail) =>
+        Audit(kind, principal.Identity, principal.ClientId, principal.RemoteAddress, principal.Listener, reasonCode, detail);
+
+    private void Audit(AuditKind kind, string? identity, string? clientId, string? remote, string? listener, ReasonCode reasonCode, string detail) =>
+        _audit.Write(new AuditEvent(_time.GetUtcNow(), kind, identity, clientId, remote, listener, (byte)reasonCode, detail));
+}
