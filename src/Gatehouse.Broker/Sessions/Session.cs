@@ -173,8 +173,8 @@ public sealed class Session
     }
 
     /// <summary>
-    /// Removes and returns the shared-subscription messages this session has not yet had acknowledged (queued, or sent
-    /// and waiting for PUBACK/PUBREC), so another member can have them. Messages past PUBREC stay: the client has them.
+    /// Removes and returns the shared-subscription messages another member can have instead: queued ones (never sent)
+    /// and QoS 1 ones sent but not acknowledged. Sent QoS 2 messages stay with this client [MQTT-4.8.2-4].
     /// </summary>
     public List<Delivery> TakeUnacknowledgedShared()
     {
@@ -382,7 +382,10 @@ public sealed class Session
         var taken = new List<Delivery>();
         foreach (var (packetId, inflight) in _inflight.ToList())
         {
-            if (inflight.Delivery.ShareGroup is null || inflight.State != DeliveryState.AwaitingAck) continue;
+            // Only QoS 1 moves once sent: a QoS 2 message already sent is completed with this client when it
+            // reconnects, and never sent to another member even if the session ends [MQTT-4.8.2-4], [MQTT-4.8.2-5].
+            if (inflight.Delivery.ShareGroup is null || inflight.Delivery.QoS != QoS.AtLeastOnce
+                || inflight.State != DeliveryState.AwaitingAck) continue;
             _inflight.Remove(packetId);
             taken.Add(inflight.Delivery);
             if (IsPersistent) _context.Store.RemoveDelivery(ClientId, inflight.Delivery.Message.Id).Forget();

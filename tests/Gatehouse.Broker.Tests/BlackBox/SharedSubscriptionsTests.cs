@@ -126,6 +126,32 @@ public sealed class SharedSubscriptionsTests(ServerFixture fixture, ITestOutputH
     }
 
     [Fact]
+    public async Task SentQoS2MessageOfAMemberThatLeaves_IsNotSentToAnotherMember()
+    {
+        // [MQTT-4.8.2-5] once a QoS 2 message was sent to a member, it is never sent to another one, even when that
+        // member's session ends; only the member itself may complete it [MQTT-4.8.2-4].
+        var topic = NewTopic();
+        var group = "q2" + Guid.NewGuid().ToString("N")[..6];
+        var a = await ConnectAsync(ProtocolVersion.V500);
+        var b = await ConnectAsync(ProtocolVersion.V500);
+        await a.SubscribeGrantedAsync($"$share/{group}/{topic}", QoS.ExactlyOnce);
+        await b.SubscribeGrantedAsync($"$share/{group}/{topic}", QoS.ExactlyOnce);
+
+        var publisher = await ConnectAsync(ProtocolVersion.V500);
+        await publisher.PublishAsync(topic, "exactly-once", QoS.ExactlyOnce);
+
+        var toA = a.ReceivePublishAsync();
+        var toB = b.ReceivePublishAsync();
+        var first = await Task.WhenAny(toA, toB);
+        var (leaver, stayer) = first == toA ? (a, b) : (b, a);
+        var sent = await first;
+        Assert.Equal(QoS.ExactlyOnce, sent.QoS);
+        await leaver.AbortAsync(); // no PUBREC; session expiry 0 → its session ends
+
+        await stayer.ExpectNoPacketAsync(TimeSpan.FromSeconds(1));
+    }
+
+    [Fact]
     public async Task SharedSubscription_DoesNotReceiveRetainedMessagesOnSubscribe()
     {
         // [MQTT-3.8.4-?] / 4.8.2: retained messages are not sent when a shared subscription is established.
