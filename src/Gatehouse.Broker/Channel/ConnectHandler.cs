@@ -73,6 +73,17 @@ internal static class ConnectHandler
                 Refuse(channel, ReasonCode.NotAuthorized);
                 return;
             }
+            if (decision.Principal!.Quota is { } quota)
+            {
+                // Client ids connected at once per identity (a takeover of a connected id does not count twice).
+                if (!quota.TryAcquireSession(clientId))
+                {
+                    security.OnQuotaExceeded(decision.Principal, $"client {clientId} refused: identity already has {quota.Limits.MaxSessions} connected session(s)");
+                    Refuse(channel, ReasonCode.QuotaExceeded);
+                    return;
+                }
+                channel.QuotaClientId = clientId;
+            }
         }
 
         var properties = connect.Properties;
@@ -109,6 +120,14 @@ internal static class ConnectHandler
             return;
         }
         channel.Session = session;
+        if (present && channel.Principal?.Quota is { } resumedQuota)
+        {
+            // A resumed session's subscriptions count against the identity's quota (never refused here).
+            int held;
+            lock (session.Lock) held = session.Subscriptions.Count;
+            resumedQuota.AdjustSubscriptions(held);
+            Interlocked.Add(ref channel.QuotaSubscriptions, held);
+        }
         // The session's existence is durable before CONNACK says so.
         try
         {
@@ -117,6 +136,9 @@ internal static class ConnectHandler
         catch (StoreUnavailableException ex)
         {
             channel.Log.LogError("Store unavailable; refusing {ClientId}: {Message}", clientId, ex.Message);
+            channel.Broker.Sessions.Abandon(channel, session, present);
+            // Never accepted: no session to detach and no will when the connection closes.
+            channel.Session = null;
             Refuse(channel, ReasonCode.ServerUnavailable);
             return;
         }

@@ -8,19 +8,25 @@ namespace Gatehouse.Broker.Retained;
 public sealed class RetainedMessages(BrokerContext context)
 {
     private readonly ConcurrentDictionary<string, ApplicationMessage> _messages = new(StringComparer.Ordinal);
+    // Each change to the map and its store submission happen together, so the store sees them in the same order
+    // (an expiry sweep can never delete, in the store, a newer message that replaced the expired one).
+    private readonly Lock _writeLock = new();
 
     public int Count => _messages.Count;
 
     /// <summary>Stores or replaces the topic's retained message; an empty payload deletes it [MQTT-3.3.1-6], [MQTT-3.3.1-7].</summary>
     public void Apply(ApplicationMessage message, ref DurabilityBarrier barrier)
     {
-        if (message.Payload.IsEmpty)
+        lock (_writeLock)
         {
-            if (_messages.TryRemove(message.Topic, out _)) barrier.Add(context.Store.DeleteRetained(message.Topic));
-            return;
+            if (message.Payload.IsEmpty)
+            {
+                if (_messages.TryRemove(message.Topic, out _)) barrier.Add(context.Store.DeleteRetained(message.Topic));
+                return;
+            }
+            _messages[message.Topic] = message;
+            barrier.Add(context.Store.SaveRetained(message));
         }
-        _messages[message.Topic] = message;
-        barrier.Add(context.Store.SaveRetained(message));
     }
 
     /// <summary>Loads a message recovered from the store without writing it back.</summary>
@@ -46,8 +52,12 @@ public sealed class RetainedMessages(BrokerContext context)
         var removed = 0;
         foreach (var (topic, message) in _messages)
         {
-            if (!message.IsExpired(now) || !_messages.TryRemove(new KeyValuePair<string, ApplicationMessage>(topic, message))) continue;
-            context.Store.DeleteRetained(topic).Forget();
+            if (!message.IsExpired(now)) continue;
+            lock (_writeLock)
+            {
+                if (!_messages.TryRemove(new KeyValuePair<string, ApplicationMessage>(topic, message))) continue;
+                context.Store.DeleteRetained(topic).Forget();
+            }
             removed++;
         }
         return removed;

@@ -115,6 +115,21 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
     }
 
     /// <summary>
+    /// Undoes <see cref="Connect"/> for a CONNECT that is refused after all (the store could not make the session
+    /// durable): a session it created is discarded, so the next CONNECT does not report Session Present; a resumed one
+    /// goes back to waiting for its client.
+    /// </summary>
+    public void Abandon(MqttChannel channel, Session session, bool present)
+    {
+        lock (_lock)
+        {
+            if (!session.Detach(channel) || present) return;
+            var barrier = new DurabilityBarrier();
+            EndLocked(session, ref barrier);
+        }
+    }
+
+    /// <summary>
     /// The connection of <paramref name="channel"/> has closed. A session with expiry 0 ends now; otherwise it waits.
     /// The will goes out now, or when its delay or the session ends, whichever is first [MQTT-3.1.3-9]; not at all if
     /// another connection has already resumed the session within the delay.

@@ -89,10 +89,12 @@ public sealed class FullDiskTests(ITestOutputHelper output) : IAsyncLifetime
             }
         }
         ConnAckPacket? connAck = null;
+        var refusedId = "";
         for (var attempt = 1; attempt <= 200 && connAck?.ReasonCode != ReasonCode.ServerUnavailable; attempt++)
         {
             await using var client = await MqttTestClient.OpenAsync(port, ProtocolVersion.V500);
-            connAck = await client.ConnectAsync(UniqueNames.ClientId("full-new"), cleanStart: false, properties: persistent);
+            refusedId = UniqueNames.ClientId("full-new");
+            connAck = await client.ConnectAsync(refusedId, cleanStart: false, properties: persistent);
             Assert.True(connAck.ReasonCode is ReasonCode.Success or ReasonCode.ServerUnavailable, PacketFormatter.Describe(connAck));
         }
         Assert.Equal(ReasonCode.ServerUnavailable, connAck!.ReasonCode);
@@ -105,6 +107,14 @@ public sealed class FullDiskTests(ITestOutputHelper output) : IAsyncLifetime
             var ack = (PubAckPacket)(await publisher.PublishAsync("full/after", payload, QoS.AtLeastOnce))!;
             return ack.ReasonCode == ReasonCode.Success;
         }, "PUBACK succeeds once space is back");
+
+        // The refused CONNECT left no session behind: connecting again is not told Session Present.
+        await using (var again = await MqttTestClient.OpenAsync(port, ProtocolVersion.V500))
+        {
+            var reconnect = await again.ConnectAsync(refusedId, cleanStart: false, properties: persistent);
+            Assert.Equal(ReasonCode.Success, reconnect.ReasonCode);
+            Assert.False(reconnect.SessionPresent, "a session refused with 0x88 must not be resumed");
+        }
 
         // Nothing acknowledged is lost, even across a crash.
         _server.Kill();
