@@ -1,4 +1,5 @@
 using Gatehouse.Broker.Diagnostics;
+using Gatehouse.Broker.Sessions;
 using Gatehouse.Protocol;
 using Gatehouse.Protocol.Packets;
 using Gatehouse.Protocol.Topics;
@@ -39,6 +40,20 @@ internal static class PublishHandler
         {
             // Denied (and audited by security): the message goes nowhere, retained or not [MQTT-3.3.5-2].
             Deny(channel, publish, security.DenyPublishAction, topic);
+            return;
+        }
+        if (channel.Principal?.Quota is { } quota && !quota.TryPublish(topic.Length + publish.Payload.Length))
+        {
+            RateLimited(channel, publish, topic);
+            return;
+        }
+        if (publish.Retain && context.Security is { } retainSecurity && channel.Principal is { } retainer
+            && !retainSecurity.TryRetain(retainer, topic, publish.Payload.Length))
+        {
+            // Over the identity's retained quota (audited): v5 QoS 1/2 PUBACK/PUBREC 0x97; QoS 0 dropped and counted;
+            // 3.1.1 QoS 1/2 disconnected (no negative acknowledgement). The message goes nowhere.
+            if (publish.QoS == QoS.AtMostOnce) BrokerMetrics.Add(ref context.Metrics.MessagesDropped);
+            else Reject(channel, publish, ReasonCode.QuotaExceeded, "retained message quota exceeded");
             return;
         }
 
@@ -90,33 +105,42 @@ internal static class PublishHandler
         var reason = reached == 0 ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success;
 
         if (publish.QoS == QoS.AtMostOnce) return;
-        try
+        MqttPacket ack = publish.QoS == QoS.AtLeastOnce
+            ? new PubAckPacket { PacketId = publish.PacketId, ReasonCode = reason }
+            : new PubRecPacket { PacketId = publish.PacketId, ReasonCode = reason };
+        if (barrier.IsEmpty)
         {
-            // Acknowledged only once every queue holding it (and, for QoS 2, its packet id) is durable.
-            await barrier.WhenDurable().ConfigureAwait(false);
-        }
-        catch (StoreUnavailableException ex)
-        {
-            // Not acknowledged: the client keeps the message and sends it again (a QoS 1 duplicate is allowed).
-            if (publish.QoS == QoS.ExactlyOnce)
-            {
-                lock (session.Lock) session.IncomingQoS2.Remove(publish.PacketId);
-                // The id may have committed in an earlier batch than the failure: a new message with it must not look like a resend.
-                if (session.IsPersistent) context.Store.RemoveIncomingQoS2(session.ClientId, publish.PacketId).Forget();
-            }
-            StoreFailure(channel, publish, ex);
+            channel.Send(ack);
             return;
         }
-        channel.Send(publish.QoS == QoS.AtLeastOnce
-            ? new PubAckPacket { PacketId = publish.PacketId, ReasonCode = reason }
-            : new PubRecPacket { PacketId = publish.PacketId, ReasonCode = reason });
+        // Acknowledged only once every queue holding it (and, for QoS 2, its packet id) is durable. The writer holds
+        // the acknowledgement until then, in order, while this read loop goes on: a publisher's window of messages
+        // shares group commits instead of waiting for one commit each [MQTT-4.6.0-2], [MQTT-4.6.0-3].
+        channel.Connection.Enqueue(ack, barrier.WhenDurable(), () => OnStoreFailure(channel, session, publish));
     }
 
-    private static void StoreFailure(MqttChannel channel, PublishPacket publish, StoreUnavailableException ex)
+    /// <summary>
+    /// Runs on the writer when the store could not make an accepted PUBLISH durable: it is not acknowledged, so the
+    /// client keeps it (a 5.0 client is told why; a 3.1.1 client is disconnected and resends after reconnecting).
+    /// </summary>
+    private static MqttPacket? OnStoreFailure(MqttChannel channel, Session session, PublishPacket publish)
     {
-        channel.Log.LogError("Store unavailable; PUBLISH from {ClientId} on {Topic} not acknowledged: {Message}",
-            channel.ClientId, publish.Topic, ex.Message);
-        Reject(channel, publish, ReasonCode.UnspecifiedError, "the broker cannot store the message right now");
+        var context = channel.Context;
+        if (publish.QoS == QoS.ExactlyOnce)
+        {
+            lock (session.Lock) session.IncomingQoS2.Remove(publish.PacketId);
+            // The id may have committed in an earlier batch than the failure: a new message with it must not look like a resend.
+            if (session.IsPersistent) context.Store.RemoveIncomingQoS2(session.ClientId, publish.PacketId).Forget();
+        }
+        channel.Log.LogError("Store unavailable; PUBLISH from {ClientId} on {Topic} not acknowledged", channel.ClientId, publish.Topic);
+        BrokerMetrics.Add(ref context.Metrics.MessagesDropped);
+        if (channel.Version != ProtocolVersion.V500) return null;
+        var properties = channel.RequestProblemInformation
+            ? new MqttProperties { ReasonString = "the broker cannot store the message right now" }
+            : null;
+        return publish.QoS == QoS.AtLeastOnce
+            ? new PubAckPacket { PacketId = publish.PacketId, ReasonCode = ReasonCode.UnspecifiedError, Properties = properties }
+            : new PubRecPacket { PacketId = publish.PacketId, ReasonCode = ReasonCode.UnspecifiedError, Properties = properties };
     }
 
     /// <summary>PUBREL releases the packet id [MQTT-4.3.3-11]; PUBCOMP answers it, 0x92 if the id was unknown.</summary>
@@ -161,6 +185,25 @@ internal static class PublishHandler
         BrokerMetrics.Add(ref channel.Context.Metrics.MessagesDropped);
         if (publish.QoS == QoS.AtLeastOnce) channel.Send(new PubAckPacket { PacketId = publish.PacketId });
         else if (publish.QoS == QoS.ExactlyOnce) channel.Send(new PubRecPacket { PacketId = publish.PacketId });
+    }
+
+    /// <summary>
+    /// A PUBLISH over the identity's message or byte rate (token buckets, <c>Security:Limits</c>). 5.0 QoS 1/2:
+    /// PUBACK/PUBREC 0x96 Message rate too high, the connection stays. QoS 0: dropped and counted — the client is not
+    /// told, as for any QoS 0 message the broker cannot deliver, and one fast sensor is not cut off. 3.1.1 QoS 1/2 has no
+    /// negative acknowledgement: the connection is closed, so the client resends later instead of losing the message.
+    /// </summary>
+    private static void RateLimited(MqttChannel channel, PublishPacket publish, string topic)
+    {
+        var outcome = publish.QoS == QoS.AtMostOnce ? "dropped (QoS 0)"
+            : channel.Version == ProtocolVersion.V500 ? "refused with 0x96" : "refused, connection closed (3.1.1)";
+        channel.Context.Security?.OnRateLimited(channel.Principal!, topic, outcome);
+        if (publish.QoS == QoS.AtMostOnce)
+        {
+            BrokerMetrics.Add(ref channel.Context.Metrics.MessagesDropped);
+            return;
+        }
+        Reject(channel, publish, ReasonCode.MessageRateTooHigh, "message rate too high");
     }
 
     /// <summary>

@@ -94,10 +94,18 @@ public sealed class ClientConnection
     /// sends what precedes it, waits, then carries on in order. If the submission fails the packet is not sent and the
     /// connection closes (the client gets it again, from the session, when it reconnects).
     /// </summary>
-    public bool Enqueue(MqttPacket packet, Task? durable)
+    public bool Enqueue(MqttPacket packet, Task? durable) => Enqueue(packet, durable, onFailure: null);
+
+    /// <summary>
+    /// As <see cref="Enqueue(MqttPacket, Task?)"/>, but if the submission fails <paramref name="onFailure"/> (run on the
+    /// writer) says what to send instead; null from it closes the connection.
+    /// </summary>
+    public bool Enqueue(MqttPacket packet, Task? durable, Func<MqttPacket?>? onFailure)
     {
         if (packet is PublishPacket publish) Interlocked.Add(ref _queuedPublishBytes, publish.Payload.Length);
-        return _outbound.Writer.TryWrite(new Outbound(packet, durable is { IsCompletedSuccessfully: true } ? null : durable));
+        return durable is null or { IsCompletedSuccessfully: true }
+            ? _outbound.Writer.TryWrite(new Outbound(packet, null, null))
+            : _outbound.Writer.TryWrite(new Outbound(packet, durable, onFailure));
     }
 
     /// <summary>
@@ -216,7 +224,13 @@ public sealed class ClientConnection
                         }
                         if (!durable.IsCompletedSuccessfully)
                         {
-                            _log.LogError("Store unavailable; closing the connection of {ClientId}: the state of an outgoing message could not be made durable",
+                            if (item.OnFailure?.Invoke() is { } replacement)
+                            {
+                                written += PacketWriter.Write(output, replacement, Protocol.Version);
+                                BrokerMetrics.Add(ref _context.Metrics.MessagesSent);
+                                continue;
+                            }
+                            _log.LogError("Store unavailable; closing the connection of {ClientId}: the state of a packet could not be made durable",
                                 Protocol.ClientId);
                             BrokerMetrics.Add(ref _context.Metrics.BytesSent, written);
                             await output.FlushAsync().ConfigureAwait(false);
@@ -254,5 +268,5 @@ public sealed class ClientConnection
     }
 
     /// <summary>A queued packet and, if it must wait for one, the store submission it waits for.</summary>
-    private readonly record struct Outbound(MqttPacket Packet, Task? Durable);
+    private readonly record struct Outbound(MqttPacket Packet, Task? Durable, Func<MqttPacket?>? OnFailure);
 }
