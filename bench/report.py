@@ -56,6 +56,7 @@ def kb(v):
 def problems(docs):
     lost = sum(d.get("lost", 0) for d in docs)
     dup = sum(d.get("duplicates", 0) for d in docs)
+    ooo = sum(d.get("outOfOrder", 0) for d in docs)
     errors = sum(d.get("errors", 0) for d in docs)
     sent = sum(max(d.get("acked", 0), d.get("sent", 0)) for d in docs) or 1
     parts = []
@@ -63,6 +64,8 @@ def problems(docs):
         parts.append(f"lost {lost:,} ({100 * lost / sent:.1f}%)")
     if dup:
         parts.append(f"dup {dup:,}")
+    if ooo:
+        parts.append(f"out of order {ooo:,}")
     if errors:
         parts.append(f"{errors:,} errors")
     return ", ".join(parts)

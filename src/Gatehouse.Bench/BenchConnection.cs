@@ -23,7 +23,11 @@ internal interface IPacketSink
 }
 
 /// <summary>Where to connect.</summary>
-public sealed record BenchEndpoint(IPAddress Address, int Port, string Host, bool Tls);
+public sealed record BenchEndpoint(IPAddress Address, int Port, string Host, bool Tls)
+{
+    /// <summary>Local addresses to spread connections over (127.0.0.x), so that many connections do not exhaust one source address's ports.</summary>
+    public IReadOnlyList<IPAddress> SourceAddresses { get; init; } = [];
+}
 
 /// <summary>
 /// One MQTT client connection over a raw socket (or TLS over it). The handshake uses the protocol codec
@@ -55,12 +59,13 @@ internal sealed class BenchConnection : IAsyncDisposable
     public bool SessionPresent { get; private set; }
 
     /// <summary>Opens the socket, sends CONNECT and waits for a successful CONNACK (else throws <see cref="BenchException"/>).</summary>
-    public static async Task<BenchConnection> OpenAsync(BenchEndpoint endpoint, ConnectPacket connect, int receiveBufferSize, CancellationToken ct)
+    public static async Task<BenchConnection> OpenAsync(BenchEndpoint endpoint, ConnectPacket connect, int receiveBufferSize, CancellationToken ct, int index = 0)
     {
         var socket = new Socket(endpoint.Address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         Stream? stream = null;
         try
         {
+            if (endpoint.SourceAddresses.Count > 0) socket.Bind(new IPEndPoint(endpoint.SourceAddresses[index % endpoint.SourceAddresses.Count], 0));
             await socket.ConnectAsync(new IPEndPoint(endpoint.Address, endpoint.Port), ct);
             stream = new NetworkStream(socket, ownsSocket: true);
             if (endpoint.Tls)

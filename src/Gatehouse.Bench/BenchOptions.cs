@@ -58,6 +58,8 @@ public sealed record BenchOptions
     public int? Window { get; init; }
     /// <summary>Connections opened at once while connecting.</summary>
     public int ConnectConcurrency { get; init; } = 100;
+    /// <summary>Loopback source addresses to spread connections over (127.0.0.1..N); 1 = let the kernel choose.</summary>
+    public int SourceAddresses { get; init; } = 1;
     public string ClientIdPrefix { get; init; } = "bench";
     /// <summary>Longest wait for in-flight messages after the publishers stop.</summary>
     public double DrainTimeoutSeconds { get; init; } = 15;

@@ -55,7 +55,7 @@ public sealed class BenchRunner
     {
         var addresses = IPAddress.TryParse(_o.Host, out var ip) ? [ip] : await Dns.GetHostAddressesAsync(_o.Host, ct);
         var address = addresses.FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork) ?? addresses.First();
-        _endpoint = new BenchEndpoint(address, _o.Port, _o.Host, _o.Tls);
+        _endpoint = new BenchEndpoint(address, _o.Port, _o.Host, _o.Tls) { SourceAddresses = SourceAddresses(address, _o.SourceAddresses) };
 
         var n = _o.Clients!.Value;
         var topic = _o.Topic!;
@@ -71,6 +71,8 @@ public sealed class BenchRunner
             Scenarios.Backlog => await RunBacklogAsync(n, ct),
             _ => throw new BenchException($"unknown scenario '{_o.Scenario}'"),
         };
+        if (Interlocked.Read(ref _stats.Connected) == 0 && Interlocked.Read(ref _stats.ConnectFailures) > 0)
+            throw new BenchException($"no connection succeeded ({_stats.FirstErrors.FirstOrDefault()})");
         result.Scenario = _o.Scenario;
         result.Broker = $"{_o.Host}:{_o.Port.ToString(CultureInfo.InvariantCulture)}{(_o.Tls ? " (TLS)" : "")}";
         result.MqttVersion = _o.Version == ProtocolVersion.V500 ? "5.0" : "3.1.1";
@@ -116,12 +118,17 @@ public sealed class BenchRunner
         }
     }
 
-    /// <summary>Opens <paramref name="count"/> connections, at most <see cref="BenchOptions.ConnectConcurrency"/> at once, spread over the ramp-up.</summary>
+    /// <summary>
+    /// Opens <paramref name="count"/> connections, at most <see cref="BenchOptions.ConnectConcurrency"/> at once, spread
+    /// over the ramp-up. One timeout covers the whole phase (a timer per connection costs more than the connect itself).
+    /// </summary>
     private async Task<(BenchConnection?[] Connections, double Seconds)> ConnectManyAsync(
         int count, Func<int, ConnectPacket> connect, int bufferSize, Func<int, BenchConnection, Task>? setup, CancellationToken ct)
     {
         var connections = new BenchConnection?[count];
         using var gate = new SemaphoreSlim(Math.Max(1, _o.ConnectConcurrency));
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(ConnectTimeout + TimeSpan.FromSeconds(_o.RampUpSeconds + count / 1000.0));
         var start = Stopwatch.GetTimestamp();
         var tasks = new List<Task>(count);
         for (var i = 0; i < count && !ct.IsCancellationRequested; i++)
@@ -132,37 +139,38 @@ public sealed class BenchRunner
                 if (due > TimeSpan.FromMilliseconds(1)) await Task.Delay(due, ct);
             }
             await gate.WaitAsync(ct);
-            var index = i;
-            tasks.Add(Task.Run(async () =>
-            {
-                try
-                {
-                    var connection = await OpenAsync(connect(index), bufferSize, ct);
-                    try
-                    {
-                        if (setup is not null) await setup(index, connection);
-                    }
-                    catch
-                    {
-                        await connection.DisposeAsync();
-                        throw;
-                    }
-                    connections[index] = connection;
-                    Interlocked.Increment(ref _stats.Connected);
-                }
-                catch (Exception ex) when (ex is BenchException or IOException or System.Net.Sockets.SocketException or OperationCanceledException or System.Security.Authentication.AuthenticationException)
-                {
-                    Interlocked.Increment(ref _stats.ConnectFailures);
-                    _stats.Error($"connect {index}: {ex.Message}");
-                }
-                finally
-                {
-                    gate.Release();
-                }
-            }, CancellationToken.None));
+            tasks.Add(ConnectOneAsync(i));
         }
         await Task.WhenAll(tasks);
         return (connections, Stopwatch.GetElapsedTime(start).TotalSeconds);
+
+        async Task ConnectOneAsync(int index)
+        {
+            try
+            {
+                var connection = await BenchConnection.OpenAsync(_endpoint, connect(index), bufferSize, timeout.Token, index);
+                try
+                {
+                    if (setup is not null) await setup(index, connection);
+                }
+                catch
+                {
+                    await connection.DisposeAsync();
+                    throw;
+                }
+                connections[index] = connection;
+                Interlocked.Increment(ref _stats.Connected);
+            }
+            catch (Exception ex) when (ex is BenchException or IOException or System.Net.Sockets.SocketException or OperationCanceledException or System.Security.Authentication.AuthenticationException)
+            {
+                Interlocked.Increment(ref _stats.ConnectFailures);
+                _stats.Error($"connect {index}: {(ex is OperationCanceledException ? "timed out" : ex.Message)}");
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }
     }
 
     private static async Task CloseAllAsync(IEnumerable<BenchConnection?> connections)
@@ -257,6 +265,13 @@ public sealed class BenchRunner
         result.LatencyUs = latency.Count > 0 ? LatencySummary.From(latency) : null;
         Account(result, publishers, subscribers, expected, qos);
         return result;
+    }
+
+    /// <summary>127.0.0.1, 127.0.0.2, ... for a loopback IPv4 broker; none (the kernel chooses) otherwise or for 1.</summary>
+    private static IPAddress[] SourceAddresses(IPAddress broker, int count)
+    {
+        if (count <= 1 || broker.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || !IPAddress.IsLoopback(broker)) return [];
+        return [.. Enumerable.Range(1, Math.Min(count, 254)).Select(i => new IPAddress(new byte[] { 127, 0, 0, (byte)i }))];
     }
 
     private static long MinReceived(Subscriber[] audience, int publisher)

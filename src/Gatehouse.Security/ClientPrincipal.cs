@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Gatehouse.Security.Quotas;
 
 namespace Gatehouse.Security;
 
@@ -32,6 +33,8 @@ public sealed class ClientPrincipal
     /// <summary>How the client authenticated: password, certificate, jwt, anonymous.</summary>
     public string Method { get; }
     public bool IsAnonymous => Identity is null;
+    /// <summary>Rates and quotas shared by the identity's connections; null when none is configured (one null test per PUBLISH).</summary>
+    public IdentityQuota? Quota { get; internal set; }
 
     internal ConcurrentDictionary<string, bool> PublishCache { get; } = new(StringComparer.Ordinal);
     internal ConcurrentDictionary<string, bool> RetainCache { get; } = new(StringComparer.Ordinal);

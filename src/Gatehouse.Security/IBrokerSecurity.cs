@@ -33,4 +33,13 @@ public interface IBrokerSecurity
 
     /// <summary>A client tried to take over or resume a session another identity owns (refused with 0x85).</summary>
     void OnSessionOwnershipRefused(ClientPrincipal principal, string? owner);
+
+    /// <summary>A PUBLISH over <see cref="ClientPrincipal.Quota"/>'s rate; audited at most once a second per identity.</summary>
+    void OnRateLimited(ClientPrincipal principal, string topic, string outcome);
+
+    /// <summary>A retained PUBLISH (empty payload = clear) against the principal's retained quota; false = 0x97, audited.</summary>
+    bool TryRetain(ClientPrincipal principal, string topic, int payloadBytes);
+
+    /// <summary>A session or subscription beyond the principal's quota (0x97). Audited.</summary>
+    void OnQuotaExceeded(ClientPrincipal principal, string detail);
 }

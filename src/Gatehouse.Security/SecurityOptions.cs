@@ -1,4 +1,5 @@
 using Gatehouse.Security.Identities;
+using Gatehouse.Security.Quotas;
 
 namespace Gatehouse.Security;
 
@@ -51,6 +52,15 @@ public sealed class SecurityOptions
 
     /// <summary>Certificate revocation list (PEM or DER) checked for client certificates; reloaded when it changes.</summary>
     public string? TlsCrl { get; set; }
+
+    /// <summary>Default message/byte rates and quotas per identity ("Security:Limits:*"); metadata <c>limits.*</c> overrides them.</summary>
+    public LimitsOptions Limits { get; set; } = new();
+
+    /// <summary>Failed-authentication throttling and temporary bans ("Security:BruteForce:*").</summary>
+    public BruteForceOptions BruteForce { get; set; } = new();
+
+    /// <summary>CONNECT rate per listener and per source address ("Security:ConnectionRate:*").</summary>
+    public ConnectionRateOptions ConnectionRate { get; set; } = new();
 }
 
 public enum ClientIdRule

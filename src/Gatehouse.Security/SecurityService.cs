@@ -5,6 +5,7 @@ using Gatehouse.Security.Audit;
 using Gatehouse.Security.Authentication;
 using Gatehouse.Security.Authorization;
 using Gatehouse.Security.Identities;
+using Gatehouse.Security.Quotas;
 using Microsoft.Extensions.Logging;
 
 namespace Gatehouse.Security;
@@ -30,6 +31,8 @@ public sealed class SecurityService : IBrokerSecurity, IAsyncDisposable
     private readonly Channel<(string ClientId, string? Identity)> _ownerWrites =
         Channel.CreateUnbounded<(string, string?)>(new UnboundedChannelOptions { SingleReader = true });
     private Task? _ownerWriter;
+    private long _connectionRateRefused;
+    private long _lastConnectionRateAudit = long.MinValue;
 
     public SecurityService(SecurityOptions options, IIdentityStore store, IAuditLog audit, ILoggerFactory loggerFactory,
         TimeProvider? time = null, JwtValidator? jwt = null)
@@ -41,6 +44,9 @@ public sealed class SecurityService : IBrokerSecurity, IAsyncDisposable
         _log = loggerFactory.CreateLogger("Gatehouse.Security");
         Authenticator = new ConnectAuthenticator(options, () => _identities, jwt);
         Authorizer = new Authorizer();
+        Quotas = new QuotaRegistry(options.Limits, _time);
+        BruteForce = new BruteForceGuard(options.BruteForce, _time);
+        ConnectionRate = new ConnectionRateLimiter(options.ConnectionRate, _time);
         ReloadStore(initial: true);
         foreach (var (clientId, identity) in store.LoadSessionOwners()) _sessionOwners[clientId] = identity;
         if (!string.IsNullOrEmpty(options.AclFile))
@@ -52,6 +58,11 @@ public sealed class SecurityService : IBrokerSecurity, IAsyncDisposable
 
     public ConnectAuthenticator Authenticator { get; }
     public Authorizer Authorizer { get; }
+    public QuotaRegistry Quotas { get; }
+    public BruteForceGuard BruteForce { get; }
+    public ConnectionRateLimiter ConnectionRate { get; }
+    /// <summary>CONNECTs refused for the connection rate since start.</summary>
+    public long ConnectionRateRefused => Interlocked.Read(ref _connectionRateRefused);
     public SecurityOptions Options => _options;
     public IdentitySnapshot Identities => _identities;
     public DenyPublishAction DenyPublishAction => _options.DenyPublishAction;
@@ -91,13 +102,69 @@ public sealed class SecurityService : IBrokerSecurity, IAsyncDisposable
 
     public ConnectDecision Authenticate(ConnectAttempt attempt)
     {
+        var address = BruteForceGuard.AddressOf(attempt.RemoteEndPoint);
+        if (ConnectionRate.Enabled && ConnectionRate.TryAdmit(attempt.Listener, address) is { } exhausted)
+        {
+            var refused = Interlocked.Increment(ref _connectionRateRefused);
+            if (OncePerSecond(ref _lastConnectionRateAudit))
+            {
+                Audit(AuditKind.ConnectionRateExceeded, attempt.UserName, attempt.ClientId, attempt.RemoteAddress, attempt.Listener,
+                    ReasonCode.ConnectionRateExceeded, $"{exhausted} connection rate exceeded ({refused} refused since start)");
+            }
+            return ConnectDecision.Deny(ReasonCode.ConnectionRateExceeded, $"{exhausted} connection rate exceeded");
+        }
+        if (BruteForce.IsBanned(address, attempt.UserName, out var ban))
+        {
+            // Refused before the authenticator runs: a banned client costs no password hash.
+            var reason = $"{ban.Key} banned until {ban.Until:O}";
+            Audit(AuditKind.BanRefused, attempt.UserName, attempt.ClientId, attempt.RemoteAddress, attempt.Listener, ReasonCode.Banned, reason);
+            return ConnectDecision.Deny(ReasonCode.Banned, reason);
+        }
         var decision = Authenticator.Authenticate(attempt);
         if (!decision.Allowed)
         {
             var kind = decision.ReasonCode == ReasonCode.ClientIdentifierNotValid ? AuditKind.ClientIdRefused : AuditKind.AuthenticationFailed;
             Audit(kind, attempt.UserName, attempt.ClientId, attempt.RemoteAddress, attempt.Listener, decision.ReasonCode, decision.Reason);
+            if (decision.ReasonCode == ReasonCode.BadUserNameOrPassword && BruteForce.RecordFailure(address, attempt.UserName) is { } bans)
+            {
+                foreach (var started in bans)
+                {
+                    var detail = $"{started.Key} banned for {(started.Until - _time.GetUtcNow()).TotalSeconds:0} s (ban {started.Count}) after {BruteForce.Options.MaxFailures} failed authentications";
+                    Audit(AuditKind.Banned, attempt.UserName, attempt.ClientId, attempt.RemoteAddress, attempt.Listener, ReasonCode.Banned, detail);
+                    _log.LogWarning("{Detail}", detail);
+                }
+            }
+            return decision;
         }
+        BruteForce.RecordSuccess(attempt.UserName);
+        decision.Principal!.Quota = Quotas.For(decision.Principal, _identities);
         return decision;
+    }
+
+    public void OnRateLimited(ClientPrincipal principal, string topic, string outcome)
+    {
+        if (principal.Quota is not { } quota || !quota.ShouldAudit()) return;
+        Audit(AuditKind.RateLimited, principal, ReasonCode.MessageRateTooHigh,
+            $"publish to {topic} {outcome}; {quota.RateLimited} over the rate since start ({quota.Limits})");
+    }
+
+    public bool TryRetain(ClientPrincipal principal, string topic, int payloadBytes)
+    {
+        if (Quotas.TryRetain(principal.Quota, topic, payloadBytes)) return true;
+        var (messages, bytes) = principal.Quota!.Retained;
+        OnQuotaExceeded(principal, $"retained publish to {topic} ({payloadBytes} bytes) refused: identity holds {messages} retained message(s), {bytes} bytes");
+        return false;
+    }
+
+    public void OnQuotaExceeded(ClientPrincipal principal, string detail) =>
+        Audit(AuditKind.QuotaExceeded, principal, ReasonCode.QuotaExceeded, detail);
+
+    private bool OncePerSecond(ref long last)
+    {
+        var now = _time.GetTimestamp();
+        var seen = Interlocked.Read(ref last);
+        if (seen != long.MinValue && now - seen < _time.TimestampFrequency) return false;
+        return Interlocked.CompareExchange(ref last, now, seen) == seen;
     }
 
     public bool MayPublish(ClientPrincipal principal, string topic, bool retain)
@@ -186,6 +253,7 @@ public sealed class SecurityService : IBrokerSecurity, IAsyncDisposable
             var rules = _store.ListRules();
             _identities = next;
             Authorizer.SetStoreRules(rules, next.Groups);
+            Quotas.Refresh(next);
             _loadedCounter = counter;
             if (!initial)
             {

@@ -116,4 +116,27 @@ public class AccountingTests
         Assert.Equal(topic, Topics.Expand(pattern, client, sequence));
         Assert.Equal(filter, Topics.FilterFor(pattern));
     }
+
+    [Fact]
+    public async Task A_broker_that_is_not_there_fails_the_run_with_the_reason()
+    {
+        var port = Gatehouse.Testing.FreePort.Next();
+        var ex = await Assert.ThrowsAsync<BenchException>(() => BenchRunner.RunAsync(
+            new BenchOptions { Scenario = Scenarios.Pub, Port = port, Count = 10 }, null, CancellationToken.None));
+        Assert.Contains("no connection succeeded", ex.Message);
+    }
+
+    [Fact]
+    public void Scenario_defaults_match_issue_5()
+    {
+        var fanIn = new BenchOptions { Scenario = Scenarios.FanIn }.Resolve();
+        Assert.Equal(100, fanIn.Clients);
+        Assert.Equal(0, fanIn.QoS);
+        var backlog = new BenchOptions { Scenario = Scenarios.Backlog }.Resolve();
+        Assert.Equal(100_000, backlog.Count);
+        Assert.Equal(1, backlog.QoS);
+        var counted = new BenchOptions { Scenario = Scenarios.Pub, Count = 5 }.Resolve();
+        Assert.Equal(0, counted.DurationSeconds); // a count without a duration runs until the count is reached
+        Assert.Throws<BenchException>(() => new BenchOptions { Scenario = "nope" }.Validate());
+    }
 }

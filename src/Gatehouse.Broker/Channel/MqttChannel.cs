@@ -51,6 +51,12 @@ public sealed class MqttChannel
     public string? ClientId { get; internal set; }
     /// <summary>Who the client authenticated as (null when the broker runs without security).</summary>
     public ClientPrincipal? Principal { get; internal set; }
+
+    /// <summary>The client id this connection counts against its identity's session quota (released on close).</summary>
+    internal string? QuotaClientId { get; set; }
+
+    /// <summary>Subscriptions this connection counts against its identity's quota (released on close).</summary>
+    internal int QuotaSubscriptions;
     /// <summary>The client's Receive Maximum: our cap on unacknowledged QoS 1/2 PUBLISHes to it [MQTT-3.3.4-9].</summary>
     public ushort ClientReceiveMaximum { get; internal set; } = ushort.MaxValue;
     /// <summary>The client's Maximum Packet Size; larger packets are not sent to it [MQTT-3.1.2-24].</summary>
@@ -240,6 +246,11 @@ public sealed class MqttChannel
         if (Interlocked.Exchange(ref _closedHandled, 1) != 0) return;
         Broker.Connections.Remove(this);
         if (CountedAsConnected) BrokerMetrics.Add(ref Context.Metrics.ClientsConnected, -1);
+        if (Principal?.Quota is { } quota)
+        {
+            if (QuotaClientId is { } quotaClientId) quota.ReleaseSession(quotaClientId);
+            quota.AdjustSubscriptions(-Interlocked.Exchange(ref QuotaSubscriptions, 0));
+        }
         if (Session is not { } session) return;
         var will = WillSuppressed || Broker.IsShuttingDown ? null : Will;
         var willDelay = will?.Properties?.WillDelayInterval ?? 0;

@@ -59,6 +59,17 @@ internal static class SubscribeHandler
                     codes.Add(v5 ? ReasonCode.QuotaExceeded : ReasonCode.UnspecifiedError);
                     continue;
                 }
+                if (!existed && channel.Principal?.Quota is { } quota)
+                {
+                    if (!quota.TryAddSubscription())
+                    {
+                        // Identity-wide subscription quota: 0x97 for this filter (0x80 for 3.1.1), audited.
+                        context.Security?.OnQuotaExceeded(channel.Principal, $"subscription to {filter} refused: identity holds {quota.Limits.MaxSubscriptions} subscription(s)");
+                        codes.Add(v5 ? ReasonCode.QuotaExceeded : ReasonCode.UnspecifiedError);
+                        continue;
+                    }
+                    Interlocked.Increment(ref channel.QuotaSubscriptions);
+                }
                 subscription = new Subscription(session, filter, request.MaximumQoS, request.NoLocal, request.RetainAsPublished,
                     request.RetainHandling, subscriptionId);
                 // A repeated filter replaces the subscription without interrupting the flow [MQTT-3.8.4-3].
@@ -108,6 +119,11 @@ internal static class SubscribeHandler
             {
                 existed = session.Subscriptions.Remove(filter);
                 if (existed) channel.Broker.Router.Unsubscribe(session, share == ShareParse.Shared ? shareName : null, innerFilter);
+                if (existed && channel.Principal?.Quota is { } quota)
+                {
+                    Interlocked.Decrement(ref channel.QuotaSubscriptions);
+                    quota.AdjustSubscriptions(-1);
+                }
             }
             if (existed && session.IsPersistent) barrier.Add(context.Store.DeleteSubscription(session.ClientId, filter));
             // [MQTT-3.11.3-?] 0x11 tells a 5.0 client nothing was there.

@@ -11,6 +11,16 @@ public enum AuditKind
     PublishDenied,
     SubscribeDenied,
     Revoked,
+    /// <summary>PUBLISHes over the identity's message or byte rate (at most one row per identity per second).</summary>
+    RateLimited,
+    /// <summary>A session or subscription beyond the identity's quota.</summary>
+    QuotaExceeded,
+    /// <summary>A ban started after repeated authentication failures (address or user name).</summary>
+    Banned,
+    /// <summary>A CONNECT refused because its address or user name is banned.</summary>
+    BanRefused,
+    /// <summary>CONNECTs over the listener's or the address's rate (at most one row per second).</summary>
+    ConnectionRateExceeded,
 }
 
 /// <summary>One security-relevant event. <see cref="ReasonCode"/> is the MQTT reason code sent (or 0).</summary>

@@ -283,12 +283,33 @@ public sealed class SqliteSecurityStore : IIdentityStore, IAuditStore
         }
     }
 
-    public IReadOnlyList<AuditEvent> ReadAudit(int limit)
+    public IReadOnlyList<AuditEvent> ReadAudit(int limit) => QueryAudit(null, null, null, limit);
+
+    /// <summary>The newest <paramref name="limit"/> audit rows matching every given filter, oldest first.</summary>
+    public IReadOnlyList<AuditEvent> QueryAudit(DateTimeOffset? since, string? identity, AuditKind? kind, int limit)
     {
         lock (_lock)
         {
             using var command = _connection.CreateCommand();
-            command.CommandText = "SELECT at, kind, identity, client_id, remote, listener, reason, detail FROM audit ORDER BY id DESC LIMIT $limit";
+            var where = new List<string>();
+            if (since is { } from)
+            {
+                // Rows are written as UTC round-trip strings, which sort as text.
+                where.Add("at >= $since");
+                command.Parameters.AddWithValue("$since", from.ToUniversalTime().ToString("O", CultureInfo.InvariantCulture));
+            }
+            if (identity is not null)
+            {
+                where.Add("identity = $identity");
+                command.Parameters.AddWithValue("$identity", identity);
+            }
+            if (kind is { } k)
+            {
+                where.Add("kind = $kind");
+                command.Parameters.AddWithValue("$kind", k.ToString());
+            }
+            command.CommandText = "SELECT at, kind, identity, client_id, remote, listener, reason, detail FROM audit"
+                + (where.Count == 0 ? "" : " WHERE " + string.Join(" AND ", where)) + " ORDER BY id DESC LIMIT $limit";
             command.Parameters.AddWithValue("$limit", limit);
             using var reader = command.ExecuteReader();
             var events = new List<AuditEvent>();
@@ -296,7 +317,7 @@ public sealed class SqliteSecurityStore : IIdentityStore, IAuditStore
             {
                 events.Add(new AuditEvent(
                     DateTimeOffset.Parse(reader.GetString(0), CultureInfo.InvariantCulture),
-                    Enum.TryParse<AuditKind>(reader.GetString(1), out var kind) ? kind : AuditKind.AuthenticationFailed,
+                    Enum.TryParse<AuditKind>(reader.GetString(1), out var rowKind) ? rowKind : AuditKind.AuthenticationFailed,
                     reader.IsDBNull(2) ? null : reader.GetString(2),
                     reader.IsDBNull(3) ? null : reader.GetString(3),
                     reader.IsDBNull(4) ? null : reader.GetString(4),

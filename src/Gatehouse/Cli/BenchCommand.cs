@@ -29,18 +29,19 @@ internal static class BenchCommand
     public static Command Create()
     {
         var command = new Command("bench", Description);
-        var scenario = new Argument<string>("scenario") { Description = "What to run (see below)" };
+        // Optional for the parser so that `gatehouse bench --help` works; required by the action.
+        var scenario = new Argument<string?>("scenario") { Description = "What to run (see below)", Arity = ArgumentArity.ZeroOrOne };
         scenario.AcceptOnlyFromAmong([.. Scenarios.All.Select(s => s.Name)]);
         command.Arguments.Add(scenario);
 
-        var host = Add(command, new Option<string>("--host") { Description = "Broker address [default: 127.0.0.1]", HelpName = "HOST", DefaultValueFactory = _ => "127.0.0.1" });
-        var port = Add(command, new Option<int>("--port") { Description = "Broker MQTT port [default: 1883]", HelpName = "N", DefaultValueFactory = _ => 1883 });
+        var host = Add(command, new Option<string>("--host") { Description = "Broker address", HelpName = "HOST", DefaultValueFactory = _ => "127.0.0.1" });
+        var port = Add(command, new Option<int>("--port") { Description = "Broker MQTT port", HelpName = "N", DefaultValueFactory = _ => 1883 });
         var clients = Add(command, new Option<int?>("--clients") { Description = "Clients; meaning depends on the scenario (see below)", HelpName = "N" });
         var rate = Add(command, new Option<double>("--rate") { Description = "Messages per second per publisher; 0 = unpaced [default: 0]", HelpName = "MSG/S" });
         var qos = Add(command, new Option<int?>("--qos") { Description = "QoS of publications and subscriptions [default: per scenario]", HelpName = "0|1|2" });
-        var payload = Add(command, new Option<int>("--payload") { Description = "Payload size in bytes [default: 64]", HelpName = "SIZE", DefaultValueFactory = _ => 64 });
+        var payload = Add(command, new Option<int>("--payload") { Description = "Payload size in bytes", HelpName = "SIZE", DefaultValueFactory = _ => 64 });
         var topic = Add(command, new Option<string?>("--topic") { Description = "Topic pattern (publishers) or filter (sub)", HelpName = "PATTERN" });
-        var version = Add(command, new Option<int>("--version") { Description = "MQTT version: 3 (3.1.1) or 5 [default: 5]", HelpName = "3|5", DefaultValueFactory = _ => 5 });
+        var version = Add(command, new Option<int>("--version") { Description = "MQTT version: 3 (3.1.1) or 5", HelpName = "3|5", DefaultValueFactory = _ => 5 });
         version.AcceptOnlyFromAmong("3", "5");
         var tls = Add(command, new Option<bool>("--tls") { Description = "Connect over TLS (the certificate is not verified)" });
         var persistent = Add(command, new Option<bool>("--persistent") { Description = "Persistent sessions: clean start 0, session expiry 300 s" });
@@ -48,17 +49,23 @@ internal static class BenchCommand
         var duration = Add(command, new Option<double?>("--duration") { Description = "Seconds to publish (or to hold connections) [default: per scenario]", HelpName = "S" });
         var count = Add(command, new Option<long?>("--count") { Description = "Messages in total instead of a duration", HelpName = "N" });
         var rampUp = Add(command, new Option<double>("--ramp-up") { Description = "Spread the connects over this many seconds [default: 0]", HelpName = "S" });
-        var inflight = Add(command, new Option<int>("--inflight") { Description = "QoS 1/2: most unacknowledged messages per publisher [default: 16]", HelpName = "N", DefaultValueFactory = _ => 16 });
+        var inflight = Add(command, new Option<int>("--inflight") { Description = "QoS 1/2: most unacknowledged messages per publisher", HelpName = "N", DefaultValueFactory = _ => 16 });
         var window = Add(command, new Option<int?>("--window") { Description = "QoS 0: most messages per publisher not yet received; 0 = open loop [default: per scenario]", HelpName = "N" });
         var brokerPid = Add(command, new Option<int?>("--broker-pid") { Description = "Broker process id: report its CPU and, for idle-conns, RSS per connection", HelpName = "PID" });
-        var concurrency = Add(command, new Option<int>("--connect-concurrency") { Description = "Connections opened at once [default: 100]", HelpName = "N", DefaultValueFactory = _ => 100 });
+        var concurrency = Add(command, new Option<int>("--connect-concurrency") { Description = "Connections opened at once", HelpName = "N", DefaultValueFactory = _ => 100 });
+        var sourceIps = Add(command, new Option<int>("--source-ips") { Description = "Spread connections over 127.0.0.1..N (loopback brokers; for more than ~28k connections)", HelpName = "N", DefaultValueFactory = _ => 1 });
         var json = Add(command, new Option<bool>("--json") { Description = "Print one JSON document at the end (progress goes to stderr)" });
 
         command.SetAction((parse, cancellationToken) =>
         {
+            if (parse.GetValue(scenario) is not { } name)
+            {
+                GatehouseCli.WriteError("bench needs a scenario: " + string.Join(", ", Scenarios.All.Select(s => s.Name)) + " (see 'gatehouse bench --help')");
+                return Task.FromResult(GatehouseCli.UsageError);
+            }
             var options = new BenchOptions
             {
-                Scenario = parse.GetValue(scenario)!,
+                Scenario = name,
                 Host = parse.GetValue(host)!,
                 Port = parse.GetValue(port),
                 Clients = parse.GetValue(clients),
@@ -76,6 +83,7 @@ internal static class BenchCommand
                 Window = parse.GetValue(window),
                 BrokerPid = parse.GetValue(brokerPid),
                 ConnectConcurrency = parse.GetValue(concurrency),
+                SourceAddresses = parse.GetValue(sourceIps),
                 Json = parse.GetValue(json),
             };
             return RunAsync(options, cancellationToken);

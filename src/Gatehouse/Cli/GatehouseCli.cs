@@ -34,6 +34,7 @@ internal static class GatehouseCli
         root.Subcommands.Add(StoreCommand.Create());
         root.Subcommands.Add(IdentitiesCommand.Create());
         root.Subcommands.Add(AclCommand.Create());
+        root.Subcommands.Add(AuditCommand.Create());
         var bench = BenchCommand.Create();
         root.Subcommands.Add(bench);
         AddHelpSections(root, new Dictionary<Command, string> { [serve] = ServeCommand.HelpSection, [bench] = BenchCommand.HelpSection });

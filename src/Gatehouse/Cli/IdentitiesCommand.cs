@@ -59,6 +59,14 @@ internal static class IdentitiesCommand
                 if (equals <= 0) return Fail($"--meta expects KEY=VALUE, got '{pair}'");
                 meta[pair[..equals]] = pair[(equals + 1)..];
             }
+            try
+            {
+                new Security.Quotas.LimitsOptions().WithOverrides(meta);
+            }
+            catch (FormatException ex)
+            {
+                return Fail(ex.Message);
+            }
             var secret = parse.GetValue(password);
             var prints = (parse.GetValue(thumbprints) ?? []).Select(Identity.NormalizeThumbprint).ToList();
             if (prints.Any(p => p.Length is not (40 or 64))) return Fail("a certificate thumbprint is 40 (SHA-1) or 64 (SHA-256) hex digits");

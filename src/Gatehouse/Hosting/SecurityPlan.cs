@@ -22,6 +22,15 @@ public sealed record SecurityPlan(SecurityOptions Options, JwtValidator? Jwt, Cl
             throw new SettingsException($"Security:JwtClockSkewSeconds must be 0-3600, got {options.JwtClockSkewSeconds}");
         if (string.IsNullOrEmpty(options.ClientIdSeparator) && options.ClientIdRule == ClientIdRule.PrefixIdentity)
             throw new SettingsException("Security:ClientIdSeparator must not be empty with Security:ClientIdRule prefix-identity");
+        var limits = options.Limits;
+        if (limits.MessagesPerSecond < 0 || limits.MessagesBurst < 0 || limits.BytesPerSecond < 0 || limits.BytesBurst < 0 || limits.MaxSessions < 0 || limits.MaxSubscriptions < 0)
+            throw new SettingsException("Security:Limits:* must not be negative (0 = no limit)");
+        var brute = options.BruteForce;
+        if (brute.MaxFailures < 1 || brute.WindowSeconds < 1 || brute.BanSeconds <= 0 || brute.MaxBanSeconds < brute.BanSeconds || brute.MaxTrackedKeys < 100)
+            throw new SettingsException("Security:BruteForce: MaxFailures ≥ 1, WindowSeconds ≥ 1, BanSeconds > 0, MaxBanSeconds ≥ BanSeconds, MaxTrackedKeys ≥ 100");
+        var rate = options.ConnectionRate;
+        if (rate.PerListenerPerSecond < 0 || rate.PerListenerBurst < 0 || rate.PerAddressPerSecond < 0 || rate.PerAddressBurst < 0)
+            throw new SettingsException("Security:ConnectionRate:* must not be negative (0 = no limit)");
         options.AclFile = Empty(options.AclFile);
         options.JwtKey = Empty(options.JwtKey);
         options.TlsClientCa = Empty(options.TlsClientCa);
