@@ -30,6 +30,14 @@ public sealed class BrokerOptions
     /// <summary>Payload bytes queued per session; counted drops beyond.</summary>
     public long MaxQueuedBytes { get; set; } = 64L * 1024 * 1024;
 
+    /// <summary>
+    /// Backpressure on publishers: when a connected subscriber's queue passes half of <see cref="MaxQueuedMessages"/> (or
+    /// of <see cref="MaxQueuedBytes"/>), the PUBACK/PUBREC of a QoS 1/2 message queued for it waits until the queue is
+    /// back under a quarter, for at most this many milliseconds; publishers that respect their window slow to the
+    /// subscriber's pace instead of overrunning it. 0 disables the wait (the hard limits still apply).
+    /// </summary>
+    public int BackpressureTimeoutMs { get; set; } = 1000;
+
     /// <summary>Queue QoS 0 messages for sessions whose client is offline. Off by default (the spec makes it optional).</summary>
     public bool QueueQoS0WhenOffline { get; set; }
 

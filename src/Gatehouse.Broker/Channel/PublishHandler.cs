@@ -102,12 +102,25 @@ internal static class PublishHandler
         }
         if (publish.Retain) channel.Broker.Retained.Apply(message, ref barrier);
         var reached = channel.Broker.Router.Publish(message, ref barrier);
-        var reason = reached == 0 ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success;
+        // A queue limit refused it for some session: a 5.0 publisher is told (0x97) rather than given a success that
+        // would hide the loss; the sessions that took it keep it (a resend is an allowed QoS 1 duplicate for them).
+        var reason = barrier.Refused > 0 ? ReasonCode.QuotaExceeded
+            : reached == 0 ? ReasonCode.NoMatchingSubscribers
+            : ReasonCode.Success;
 
         if (publish.QoS == QoS.AtMostOnce) return;
+        if (publish.QoS == QoS.ExactlyOnce && reason >= ReasonCode.UnspecifiedError && channel.Version == ProtocolVersion.V500)
+        {
+            // A failing PUBREC ends the exchange: no PUBREL will come, so the packet id is free again at once.
+            lock (session.Lock) session.IncomingQoS2.Remove(publish.PacketId);
+            if (session.IsPersistent) barrier.Add(context.Store.RemoveIncomingQoS2(session.ClientId, publish.PacketId));
+        }
+        var ackProperties = reason == ReasonCode.QuotaExceeded && channel.RequestProblemInformation
+            ? new MqttProperties { ReasonString = $"{barrier.Refused} subscriber queue(s) full; not delivered there" }
+            : null;
         MqttPacket ack = publish.QoS == QoS.AtLeastOnce
-            ? new PubAckPacket { PacketId = publish.PacketId, ReasonCode = reason }
-            : new PubRecPacket { PacketId = publish.PacketId, ReasonCode = reason };
+            ? new PubAckPacket { PacketId = publish.PacketId, ReasonCode = reason, Properties = ackProperties }
+            : new PubRecPacket { PacketId = publish.PacketId, ReasonCode = reason, Properties = ackProperties };
         if (barrier.IsEmpty)
         {
             channel.Send(ack);

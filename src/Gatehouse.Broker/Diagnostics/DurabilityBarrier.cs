@@ -1,8 +1,10 @@
 namespace Gatehouse.Broker.Diagnostics;
 
 /// <summary>
-/// Collects the store's completion tasks of one operation so the acknowledgement can wait for all of them.
-/// Completed tasks (the memory store, clean sessions) cost nothing: the barrier stays empty and is awaited synchronously.
+/// What the acknowledgement of one operation waits for: the store's completion tasks (durability) and, for a PUBLISH,
+/// room in slow subscribers' queues (backpressure, bounded in time). Completed tasks (the memory store, clean sessions)
+/// cost nothing: the barrier stays empty and the acknowledgement goes at once. It also counts the sessions that refused
+/// the message because a queue limit was hit, so the publisher can be told (0x97).
 /// </summary>
 public struct DurabilityBarrier
 {
@@ -13,6 +15,19 @@ public struct DurabilityBarrier
         if (submission.IsCompletedSuccessfully) return;
         (_pending ??= []).Add(submission.AsTask());
     }
+
+    /// <summary>Waits for a slow subscriber's queue to have room again, but never longer than <paramref name="timeout"/>.</summary>
+    public void AddBackpressure(Task room, TimeSpan timeout)
+    {
+        if (room.IsCompleted || timeout <= TimeSpan.Zero) return;
+        // WhenAny never faults: a timeout just lets the acknowledgement go.
+        (_pending ??= []).Add(Task.WhenAny(room, Task.Delay(timeout)));
+    }
+
+    /// <summary>Sessions that refused the message because a queue limit was hit.</summary>
+    public int Refused { get; private set; }
+
+    public void AddRefused() => Refused++;
 
     public readonly bool IsEmpty => _pending is null;
 

@@ -144,16 +144,19 @@ public sealed class Router(BrokerContext context)
         }
         if (records is not null) barrier.Add(context.Store.Enqueue(message, records));
         var reached = 0;
+        var backpressure = TimeSpan.FromMilliseconds(context.Options.BackpressureTimeoutMs);
         foreach (var (session, delivery) in deliveries)
         {
-            if (session.Deliver(delivery))
+            var outcome = session.Deliver(delivery, out var room);
+            if (outcome == DeliveryOutcome.Accepted)
             {
                 reached++;
+                // Never wait on the publisher's own queue: its deliveries are behind that very acknowledgement.
+                if (room is not null && session.ClientId != message.PublisherClientId) barrier.AddBackpressure(room, backpressure);
+                continue;
             }
-            else if (records is not null && session.IsPersistent)
-            {
-                context.Store.RemoveDelivery(session.ClientId, message.Id).Forget();
-            }
+            if (outcome == DeliveryOutcome.QueueFull) barrier.AddRefused();
+            if (records is not null && session.IsPersistent) context.Store.RemoveDelivery(session.ClientId, message.Id).Forget();
         }
         return reached;
     }

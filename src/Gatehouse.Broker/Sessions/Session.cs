@@ -20,6 +20,8 @@ public sealed class Session
     private readonly OrderedDictionary<ushort, InflightDelivery> _inflight = [];
     private readonly Queue<Delivery> _queue = new();
     private long _queuedBytes;
+    // Completed when the queue falls back under the low-water mark; publishers' acknowledgements may wait on it.
+    private TaskCompletionSource? _room;
     private ushort _lastPacketId;
 
     public Session(BrokerContext context, string clientId, ProtocolVersion version, uint expiryInterval)
@@ -74,23 +76,36 @@ public sealed class Session
     /// Returns false when it was dropped (session ended, queue limit, offline QoS 0, too large for the client).
     /// Caller holds no lock.
     /// </summary>
-    public bool Deliver(Delivery delivery)
+    public DeliveryOutcome Deliver(Delivery delivery) => Deliver(delivery, out _);
+
+    /// <summary>
+    /// As <see cref="Deliver(Delivery)"/>; <paramref name="room"/> is set when the message was queued for a connected
+    /// client whose queue is past its high-water mark: it completes once the queue is back under the low-water mark
+    /// (backpressure for the publisher's acknowledgement).
+    /// </summary>
+    public DeliveryOutcome Deliver(Delivery delivery, out Task? room)
     {
+        room = null;
         lock (Lock)
         {
-            if (Ended) return false;
+            if (Ended) return DeliveryOutcome.NotDelivered;
             var channel = Channel;
             if (delivery.QoS == QoS.AtMostOnce)
             {
-                if (channel is not null) return SendQoS0(channel, delivery);
-                if (!_context.Options.QueueQoS0WhenOffline) return false;
-                return TryQueue(delivery);
+                if (channel is not null) return SendQoS0(channel, delivery) ? DeliveryOutcome.Accepted : DeliveryOutcome.NotDelivered;
+                if (!_context.Options.QueueQoS0WhenOffline) return DeliveryOutcome.NotDelivered;
+                return TryQueue(delivery) ? DeliveryOutcome.Accepted : DeliveryOutcome.QueueFull;
             }
             if (channel is not null && _queue.Count == 0 && _inflight.Count < Window(channel))
             {
-                return SendInflight(channel, delivery);
+                return SendInflight(channel, delivery) ? DeliveryOutcome.Accepted : DeliveryOutcome.NotDelivered;
             }
-            return TryQueue(delivery);
+            if (!TryQueue(delivery)) return DeliveryOutcome.QueueFull;
+            if (channel is not null && AboveHighWater())
+            {
+                room = (_room ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            }
+            return DeliveryOutcome.Accepted;
         }
     }
 
@@ -151,6 +166,7 @@ public sealed class Session
             if (!ReferenceEquals(Owner, channel)) return false;
             Owner = null;
             Channel = null;
+            ReleaseRoom();
             DisconnectedAt = _context.Now;
             return true;
         }
@@ -164,6 +180,7 @@ public sealed class Session
             Ended = true;
             Owner = null;
             Channel = null;
+            ReleaseRoom();
             var orphans = TakeSharedLocked();
             _inflight.Clear();
             _queue.Clear();
@@ -291,6 +308,20 @@ public sealed class Session
             if (delivery.QoS == QoS.AtMostOnce) SendQoS0(channel, delivery);
             else SendInflight(channel, delivery);
         }
+        if (_room is not null && BelowLowWater()) ReleaseRoom();
+    }
+
+    private bool AboveHighWater() =>
+        _queue.Count >= Math.Max(1, _context.Options.MaxQueuedMessages / 2) || _queuedBytes >= _context.Options.MaxQueuedBytes / 2;
+
+    private bool BelowLowWater() =>
+        _queue.Count < Math.Max(1, _context.Options.MaxQueuedMessages / 4) && _queuedBytes < _context.Options.MaxQueuedBytes / 4;
+
+    /// <summary>Lets waiting publishers' acknowledgements go (queue drained, or the client left: its queue is an offline backlog now).</summary>
+    private void ReleaseRoom()
+    {
+        _room?.TrySetResult();
+        _room = null;
     }
 
     /// <summary>

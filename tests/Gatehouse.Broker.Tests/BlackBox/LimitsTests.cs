@@ -163,6 +163,48 @@ public sealed class LimitsTests(TightLimitsServer fixture, ITestOutputHelper out
         await resumed.PingAsync();
     }
 
+    [Fact]
+    public async Task MaxQueuedMessages_APublisherWhoseMessageAQueueRefused_IsToldQuotaExceeded()
+    {
+        // A 5.0 publisher is not given a success for a message a full queue dropped: PUBACK 0x97 with a reason string.
+        var id = NewClientId();
+        var topic = NewTopic();
+        var subscriber = await ConnectPersistentAsync(ProtocolVersion.V500, id);
+        await subscriber.SubscribeGrantedAsync(topic, QoS.AtLeastOnce);
+        await subscriber.DisconnectAsync();
+
+        var publisher = await ConnectAsync(ProtocolVersion.V500);
+        var codes = new List<ReasonCode>();
+        for (var i = 0; i < 8; i++) codes.Add((await publisher.PublishAsync(topic, $"m{i}", QoS.AtLeastOnce))!.ReasonCode);
+
+        Assert.Equal(Enumerable.Repeat(ReasonCode.Success, 5).Concat(Enumerable.Repeat(ReasonCode.QuotaExceeded, 3)), codes);
+    }
+
+    [Fact]
+    public async Task ASlowConnectedSubscriber_HoldsThePublishersAcknowledgement_UntilItsQueueDrains()
+    {
+        // Backpressure: past half of MaxQueuedMessages (5) the PUBACK waits until the subscriber catches up, so a
+        // publisher that respects its window slows down instead of overrunning the queue.
+        var topic = NewTopic();
+        var subscriber = await ConnectAsync(ProtocolVersion.V500);
+        await subscriber.SubscribeGrantedAsync(topic, QoS.AtLeastOnce);
+        var publisher = await ConnectAsync(ProtocolVersion.V500);
+        // m0, m1 in flight (MaxInflightMessages = 2), m2 queued: acknowledged at once.
+        for (var i = 0; i < 3; i++) Assert.Equal(ReasonCode.Success, (await publisher.PublishAsync(topic, $"m{i}", QoS.AtLeastOnce))!.ReasonCode);
+
+        // m3 takes the queue to its high-water mark (2): its PUBACK is held.
+        await publisher.SendAsync(new PublishPacket { Topic = topic, Payload = Bytes("m3"), QoS = QoS.AtLeastOnce, PacketId = 77 });
+        await publisher.ExpectNoPacketAsync(TimeSpan.FromMilliseconds(300));
+
+        var inFlight = await subscriber.ReceivePublishesAsync(2);
+        foreach (var publish in inFlight) await subscriber.AckAsync(publish);
+        var ack = await publisher.ReceiveAsync<PubAckPacket>();
+        Assert.Equal((ushort)77, ack.PacketId);
+        Assert.Equal(ReasonCode.Success, ack.ReasonCode);
+        var rest = await subscriber.ReceivePublishesAsync(2);
+        Assert.Equal(["m0", "m1", "m2", "m3"], inFlight.Concat(rest).Select(p => Text(p.Payload)));
+    }
+
     [Theory]
     [MemberData(nameof(BothVersions))]
     public async Task MaxInflightMessages_LimitsUnacknowledgedDeliveries(ProtocolVersion version)

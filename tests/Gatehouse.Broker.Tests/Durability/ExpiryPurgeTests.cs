@@ -35,13 +35,14 @@ public sealed class ExpiryPurgeTests(ITestOutputHelper output) : IAsyncLifetime
             await subscriber.SubscribeGrantedAsync(topic + "/#", QoS.ExactlyOnce);
             await subscriber.DisconnectAsync();
         }
-        // Gone in 1 s: QoS 1 and QoS 2; and one that lasts.
+        // Gone in 3 s (long enough to count them all in the store first, even on a loaded machine): QoS 1 and QoS 2;
+        // and one that lasts.
         await using (var publisher = await MqttTestClient.ConnectNewAsync(port, ProtocolVersion.V500, UniqueNames.ClientId("purge-pub")))
         {
             for (var i = 0; i < 10; i++)
             {
                 await publisher.PublishAsync($"{topic}/short/{i}", "x", i % 2 == 0 ? QoS.AtLeastOnce : QoS.ExactlyOnce,
-                    properties: new MqttProperties { MessageExpiryInterval = 1 });
+                    properties: new MqttProperties { MessageExpiryInterval = 3 });
             }
             await publisher.PublishAsync($"{topic}/long", "kept", QoS.AtLeastOnce, properties: new MqttProperties { MessageExpiryInterval = 600 });
         }
