@@ -20,7 +20,7 @@ public sealed class MemoryBrokerStore : IBrokerStore
             var sessions = _sessions.Values.Select(s => new StoredSession(
                 s.Record,
                 [.. s.Subscriptions.Values],
-                [.. s.Deliveries.Values],
+                [.. s.Deliveries.InOrder],
                 [.. s.IncomingQoS2])).ToList();
             var messages = _messages.ToDictionary(m => m.Key, m => m.Value.Message);
             return ValueTask.FromResult(new StoreSnapshot(sessions, messages, [.. _retained.Values]));
@@ -43,7 +43,7 @@ public sealed class MemoryBrokerStore : IBrokerStore
         {
             if (_sessions.Remove(clientId, out var state))
             {
-                foreach (var messageId in state.Deliveries.Keys) Release(messageId);
+                foreach (var delivery in state.Deliveries.InOrder) Release(delivery.MessageId);
             }
         }
         return ValueTask.CompletedTask;
@@ -74,7 +74,7 @@ public sealed class MemoryBrokerStore : IBrokerStore
             foreach (var delivery in deliveries)
             {
                 if (!_sessions.TryGetValue(delivery.ClientId, out var state)) continue;
-                if (!state.Deliveries.TryAdd(message.Id, new StoredDelivery(delivery, message.Id, 0, DeliveryState.Queued))) continue;
+                if (!state.Deliveries.TryAdd(new StoredDelivery(delivery, message.Id, 0, DeliveryState.Queued))) continue;
                 _messages[message.Id] = _messages.TryGetValue(message.Id, out var held)
                     ? (held.Message, held.References + 1)
                     : (message, 1);
@@ -87,10 +87,7 @@ public sealed class MemoryBrokerStore : IBrokerStore
     {
         lock (_lock)
         {
-            if (_sessions.TryGetValue(clientId, out var session) && session.Deliveries.TryGetValue(messageId, out var delivery))
-            {
-                session.Deliveries[messageId] = delivery with { PacketId = packetId, State = state };
-            }
+            if (_sessions.TryGetValue(clientId, out var session)) session.Deliveries.Update(messageId, packetId, state);
         }
         return ValueTask.CompletedTask;
     }
@@ -147,8 +144,38 @@ public sealed class MemoryBrokerStore : IBrokerStore
     {
         public SessionRecord Record { get; set; } = record;
         public Dictionary<string, SubscriptionRecord> Subscriptions { get; } = new(StringComparer.Ordinal);
-        // In the order the broker queued them (a shared message moved to this member may carry an older id).
-        public OrderedDictionary<long, StoredDelivery> Deliveries { get; } = [];
+        public DeliveryQueue Deliveries { get; } = new();
         public HashSet<ushort> IncomingQoS2 { get; } = [];
+    }
+
+    /// <summary>
+    /// One session's deliveries in the order the broker queued them (a shared message moved to this member may carry an
+    /// older id), with O(1) add, update and remove by message id: draining a large backlog stays linear.
+    /// </summary>
+    private sealed class DeliveryQueue
+    {
+        private readonly LinkedList<StoredDelivery> _order = new();
+        private readonly Dictionary<long, LinkedListNode<StoredDelivery>> _byId = [];
+
+        public IEnumerable<StoredDelivery> InOrder => _order;
+
+        public bool TryAdd(StoredDelivery delivery)
+        {
+            if (_byId.ContainsKey(delivery.MessageId)) return false;
+            _byId[delivery.MessageId] = _order.AddLast(delivery);
+            return true;
+        }
+
+        public void Update(long messageId, ushort packetId, DeliveryState state)
+        {
+            if (_byId.TryGetValue(messageId, out var node)) node.Value = node.Value with { PacketId = packetId, State = state };
+        }
+
+        public bool Remove(long messageId)
+        {
+            if (!_byId.Remove(messageId, out var node)) return false;
+            _order.Remove(node);
+            return true;
+        }
     }
 }
