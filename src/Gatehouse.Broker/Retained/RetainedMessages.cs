@@ -42,7 +42,7 @@ public sealed class RetainedMessages(BrokerContext context)
         }
         foreach (var (topic, message) in _messages)
         {
-            if (!message.IsExpired(now) && TopicMatcher.Matches(filter, topic)) results.Add(message);
+            if (!message.IsExpired(now) && Protocol.Topics.TopicRules.Matches(filter, topic)) results.Add(message);
         }
     }
 

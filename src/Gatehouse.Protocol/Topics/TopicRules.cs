@@ -34,6 +34,34 @@ public static class TopicRules
         return true;
     }
 
+    /// <summary>
+    /// Whether the topic filter <paramref name="filter"/> matches the topic name <paramref name="topic"/> (section 4.7):
+    /// '+' is exactly one level (possibly empty), '#' the parent level and everything below it, and a filter starting
+    /// with a wildcard never matches a topic starting with '$' [MQTT-4.7.2-1]. The broker's subscription index does the
+    /// same per level; this is for scans (retained messages) and rule checks (authorization).
+    /// </summary>
+    public static bool Matches(ReadOnlySpan<char> filter, ReadOnlySpan<char> topic)
+    {
+        if (topic.Length > 0 && topic[0] == '$' && filter.Length > 0 && filter[0] is SingleLevelWildcard or MultiLevelWildcard) return false;
+        while (true)
+        {
+            var filterEnd = filter.IndexOf(LevelSeparator);
+            var filterLevel = filterEnd < 0 ? filter : filter[..filterEnd];
+            if (filterLevel is "#") return true;
+            var topicEnd = topic.IndexOf(LevelSeparator);
+            var topicLevel = topicEnd < 0 ? topic : topic[..topicEnd];
+            if (filterLevel is not "+" && !filterLevel.SequenceEqual(topicLevel)) return false;
+            if (filterEnd < 0 || topicEnd < 0)
+            {
+                if (filterEnd < 0 && topicEnd < 0) return true;
+                // "a/#" matches "a": the filter has one more level and it is '#'.
+                return topicEnd < 0 && filter[(filterEnd + 1)..] is "#";
+            }
+            filter = filter[(filterEnd + 1)..];
+            topic = topic[(topicEnd + 1)..];
+        }
+    }
+
     public static bool ContainsWildcard(ReadOnlySpan<char> filter) =>
         filter.IndexOfAny(SingleLevelWildcard, MultiLevelWildcard) >= 0;
 

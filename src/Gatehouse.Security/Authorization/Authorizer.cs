@@ -1,3 +1,5 @@
+using Gatehouse.Protocol.Topics;
+
 namespace Gatehouse.Security.Authorization;
 
 /// <summary>
@@ -99,7 +101,7 @@ public sealed class Authorizer
                 if (rule.Deny) return false; // unsafe substitution: a deny rule applies to everything
                 continue;
             }
-            var hit = subscribe ? TopicFilter.Covers(filter, target) : TopicFilter.Matches(filter, target);
+            var hit = subscribe ? TopicFilter.Covers(filter, target) : TopicRules.Matches(filter, target);
             if (!hit) continue;
             if (rule.Deny) return false;
             granted |= rule.Access;
