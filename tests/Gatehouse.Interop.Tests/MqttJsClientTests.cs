@@ -49,7 +49,19 @@ public sealed class MqttJsClientTests(InteropServer server, ITestOutputHelper ou
             "server-assigned-aliases", "aliases-within-maximum", "aliased-topics-resolved", "no-aliases-when-not-allowed",
             "no-client-errors");
 
-    private async Task RunAsync(string scenario, string transport, string protocol, params string[] expectedChecks)
+    [Theory]
+    [InlineData("tcp", "4")]
+    [InlineData("tcp", "5")]
+    [InlineData("wss", "5")]
+    public Task UserNameAndPassword_RightOnesConnect_AWrongPasswordIsRefused(string transport, string protocol) =>
+        RunAsync("auth", transport, protocol, ["--username", InteropServer.UserName, "--password", InteropServer.Password],
+            "right-password-accepted", "authenticated-round-trip", "wrong-password-refused");
+
+    private Task RunAsync(string scenario, string transport, string protocol, params string[] expectedChecks) =>
+        RunAsync(scenario, transport, protocol, [], expectedChecks);
+
+    private async Task RunAsync(string scenario, string transport, string protocol, IEnumerable<string> extraArguments,
+        params string[] expectedChecks)
     {
         var url = transport switch
         {
@@ -62,6 +74,7 @@ public sealed class MqttJsClientTests(InteropServer server, ITestOutputHelper ou
         [
             Path.Combine(ClientsDirectory, "js", "mqtt_client.mjs"), scenario,
             "--url", url, "--protocol", protocol, "--prefix", Prefix, "--cafile", Server.CaFile,
+            .. extraArguments,
         ]);
         await RunScenarioAsync(client, expectedChecks);
     }

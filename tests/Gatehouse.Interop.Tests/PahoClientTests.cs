@@ -59,7 +59,20 @@ public sealed class PahoClientTests(InteropServer server, ITestOutputHelper outp
             "first-session-not-present", "session-present", "queued-delivered-with-qos", "queued-qos1-in-order",
             "clean-start-discards");
 
-    private async Task RunAsync(string scenario, string transport, string protocol, params string[] expectedChecks)
+    [Theory]
+    [InlineData("tcp", "311")]
+    [InlineData("tcp", "5")]
+    [InlineData("tls", "5")]
+    [InlineData("websockets", "5")]
+    public Task UserNameAndPassword_RightOnesConnect_AWrongPasswordIsRefused(string transport, string protocol) =>
+        RunAsync("auth", transport, protocol, ["--username", InteropServer.UserName, "--password", InteropServer.Password],
+            "right-password-accepted", "authenticated-round-trip", "wrong-password-refused");
+
+    private Task RunAsync(string scenario, string transport, string protocol, params string[] expectedChecks) =>
+        RunAsync(scenario, transport, protocol, [], expectedChecks);
+
+    private async Task RunAsync(string scenario, string transport, string protocol, IEnumerable<string> extraArguments,
+        params string[] expectedChecks)
     {
         var port = transport switch
         {
@@ -73,6 +86,7 @@ public sealed class PahoClientTests(InteropServer server, ITestOutputHelper outp
             Path.Combine(ClientsDirectory, "python", "paho_client.py"), scenario,
             "--host", Server.Host, "--port", $"{port}", "--transport", transport, "--cafile", Server.CaFile,
             "--protocol", protocol, "--prefix", Prefix,
+            .. extraArguments,
         ]);
         await RunScenarioAsync(client, expectedChecks);
     }

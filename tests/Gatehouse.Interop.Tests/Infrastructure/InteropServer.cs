@@ -15,6 +15,10 @@ public sealed class InteropServer : IAsyncLifetime
     private ClientProcess? _process;
     private ServerProcess? _gatehouse;
 
+    /// <summary>An identity seeded into the server's data directory before start-up (gatehouse serve only).</summary>
+    public const string UserName = "interop-user";
+    public const string Password = "interop-s3cret";
+
     public string Host => "127.0.0.1";
 
     public int MqttPort { get; private set; }
@@ -57,8 +61,11 @@ public sealed class InteropServer : IAsyncLifetime
         if (!UsingMosquitto)
         {
             WssPort = FreePort.Next(); // ServerProcess has no option for it; it would default to 8084
+            var dataDirectory = Path.Combine(Directory, "data");
+            await SeedIdentityAsync(dataDirectory);
             _gatehouse = await ServerProcess.StartAsync(new ServerProcessOptions
             {
+                DataDirectory = dataDirectory,
                 WebSocket = true,
                 Tls = true,
                 Arguments = ["--tls-cert", Certificate.CertificatePath, "--tls-key", Certificate.KeyPath, "--wss-port", $"{WssPort}"],
@@ -82,6 +89,25 @@ public sealed class InteropServer : IAsyncLifetime
             {
                 await _process.DisposeAsync();
             }
+        }
+    }
+
+    /// <summary>
+    /// Adds <see cref="UserName"/> with the real CLI. Anonymous clients on loopback stay allowed (the default), so the
+    /// other tests are unaffected; the auth cases log in with it.
+    /// </summary>
+    private static async Task SeedIdentityAsync(string dataDirectory)
+    {
+        var cli = ClientProcess.Start("gatehouse identities add", "dotnet",
+        [
+            Path.Combine(AppContext.BaseDirectory, "gatehouse.dll"), "identities", "add", UserName, "--password", Password,
+            // A low PBKDF2 cost keeps the tests fast; production uses the default.
+            "--iterations", "10000", "--data-dir", dataDirectory,
+        ]);
+        await using (cli)
+        {
+            var exitCode = await cli.WaitForExitAsync(StartTimeout);
+            if (exitCode != 0) throw new InteropException($"could not add the interop identity:\n{cli.Transcript}");
         }
     }
 

@@ -23,6 +23,8 @@ const { positionals, values: args } = parseArgs({
     prefix: { type: 'string' },
     protocol: { type: 'string', default: '5' },
     cafile: { type: 'string' },
+    username: { type: 'string' },
+    password: { type: 'string' },
   },
 });
 
@@ -100,6 +102,33 @@ function payloads(c, topic) {
 // Cases
 
 const cases = {
+  /** User name and password: the right ones connect (client id bound to the identity), a wrong one is refused. */
+  async auth() {
+    const p = args.prefix;
+    const rand = () => Math.random().toString(16).slice(2, 8);
+    const user = await connect(args.username, { clientId: `${args.username}-${rand()}`, username: args.username, password: args.password });
+    check('right-password-accepted', user.connack !== null);
+    await subscribe(user, `${p}/auth`, { qos: 1 });
+    await user.client.publishAsync(`${p}/auth`, 'authenticated', { qos: 1 });
+    await waitFor(() => payloads(user, `${p}/auth`).includes('authenticated'), 'own message');
+    check('authenticated-round-trip', true);
+
+    const protocolVersion = Number(args.protocol);
+    const code = await new Promise((resolve) => {
+      const wrong = mqtt.connect(args.url, {
+        protocolVersion, clientId: `${args.username}-${rand()}`, username: args.username, password: `not-${args.password}`,
+        reconnectPeriod: 0, connectTimeout: TIMEOUT_MS,
+        ...(args.cafile ? { ca: readFileSync(args.cafile), rejectUnauthorized: true } : {}),
+      });
+      clients.push(wrong);
+      wrong.once('connect', () => resolve('connected'));
+      wrong.once('error', (err) => resolve(err.code));
+    });
+    // 5.0: 0x86 Bad User Name or Password; 3.1.1: return code 4.
+    const expected = protocolVersion === 5 ? 0x86 : 4;
+    check('wrong-password-refused', code === expected, { code, expected });
+  },
+
   /** QoS 0/1/2 in both directions; publishAsync resolves on PUBACK / PUBCOMP. */
   async qos() {
     const p = args.prefix;

@@ -57,8 +57,11 @@ class Failure(Exception):
 class Conn:
     """One paho client with its callbacks turned into waitable state."""
 
-    def __init__(self, args, name, client_id=None, clean=True, session_expiry=None, connect_props=None):
+    def __init__(self, args, name, client_id=None, clean=True, session_expiry=None, connect_props=None,
+                 username=None, password=None):
         self.args = args
+        self._username = username
+        self._password = password
         self.name = name
         self.v5 = args.protocol == 5
         self.client_id = client_id or f"{name}-{uuid.uuid4().hex[:8]}"
@@ -84,6 +87,8 @@ class Conn:
             c.ws_set_options(path="/mqtt")
         if self.args.transport in ("tls", "wss"):
             c.tls_set(ca_certs=self.args.cafile)
+        if self._username is not None:
+            c.username_pw_set(self._username, self._password)
         c.on_connect = self._on_connect
         c.on_message = self._on_message
         c.on_publish = self._on_publish
@@ -125,7 +130,7 @@ class Conn:
                     raise Failure(f"{self.name}: timed out waiting for {what}")
                 self.lock.wait(left)
 
-    def connect(self, clean_start=None):
+    def connect(self, clean_start=None, expect_refusal=False):
         props = None
         if self.v5:
             props = Properties(PacketTypes.CONNECT)
@@ -145,6 +150,8 @@ class Conn:
         self.client.connect(self.args.host, self.args.port, keepalive=30, **kwargs)
         self.client.loop_start()
         self.wait(lambda: self.connack is not None, "CONNACK")
+        if expect_refusal:
+            return self.connack
         if self.connack["rc"] != 0:
             raise Failure(f"{self.name}: CONNACK refused: {self.connack}")
         return self.connack
@@ -458,7 +465,30 @@ def case_session(args):
     pub.close()
 
 
+def case_auth(args):
+    """User name and password: the right ones connect (client id bound to the identity), a wrong one is refused."""
+    p = args.prefix
+    user = Conn(args, "auth-ok", client_id=f"{args.username}-{uuid.uuid4().hex[:6]}",
+                username=args.username, password=args.password)
+    connack = user.connect()
+    check("right-password-accepted", connack["rc"] == 0, connack=connack["rc"])
+    user.subscribe(f"{p}/auth", qos=1)
+    user.publish(f"{p}/auth", b"authenticated", qos=1)
+    user.wait_for_payload(b"authenticated", "own message")
+    check("authenticated-round-trip", True)
+    user.close()
+
+    wrong = Conn(args, "auth-wrong", client_id=f"{args.username}-{uuid.uuid4().hex[:6]}",
+                 username=args.username, password="not-" + args.password)
+    refused = wrong.connect(expect_refusal=True)
+    # 5.0: 0x86 Bad User Name or Password; 3.1.1: return code 4.
+    expected = 0x86 if args.protocol == 5 else 4
+    check("wrong-password-refused", refused["rc"] == expected, rc=refused["rc"], expected=expected)
+    wrong.close()
+
+
 CASES = {
+    "auth": case_auth,
     "qos": case_qos,
     "properties": case_properties,
     "subscription-options": case_subscription_options,
@@ -476,6 +506,8 @@ def main():
     ap.add_argument("--cafile")
     ap.add_argument("--protocol", type=int, choices=[311, 5], default=5)
     ap.add_argument("--prefix", required=True)
+    ap.add_argument("--username")
+    ap.add_argument("--password")
     args = ap.parse_args()
     emit({"client": "paho-mqtt", "version": paho.mqtt.__version__, "case": args.case,
           "transport": args.transport, "protocol": args.protocol})
