@@ -11,6 +11,12 @@ public interface IBrokerSecurity
     /// <summary>CONNECT, before any session is created or taken over [MQTT-3.1.4-2]. Denials are audited.</summary>
     ConnectDecision Authenticate(ConnectAttempt attempt);
 
+    /// <summary>
+    /// A new exchange for the CONNECT's Authentication Method, or null when the method is not offered (CONNACK 0x8C,
+    /// [MQTT-4.12.0-1]). Its outcome goes to <see cref="Authenticate"/> as <see cref="ConnectAttempt.Enhanced"/>.
+    /// </summary>
+    IEnhancedAuthExchange? StartEnhancedAuthentication(string method);
+
     /// <summary>PUBLISH from a client; <paramref name="retain"/> needs the retain permission too. Denials are audited.</summary>
     bool MayPublish(ClientPrincipal principal, string topic, bool retain);
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Security.Cryptography;
 using System.Threading.Channels;
 using Gatehouse.Protocol;
 using Gatehouse.Security.Audit;
@@ -33,6 +34,7 @@ public sealed class SecurityService : IBrokerSecurity, IAsyncDisposable
     private Task? _ownerWriter;
     private long _connectionRateRefused;
     private long _lastConnectionRateAudit = long.MinValue;
+    private readonly byte[] _scramFakeKey = RandomNumberGenerator.GetBytes(32);
 
     public SecurityService(SecurityOptions options, IIdentityStore store, IAuditLog audit, ILoggerFactory loggerFactory,
         TimeProvider? time = null, JwtValidator? jwt = null)
@@ -139,6 +141,15 @@ public sealed class SecurityService : IBrokerSecurity, IAsyncDisposable
         BruteForce.RecordSuccess(attempt.UserName);
         decision.Principal!.Quota = Quotas.For(decision.Principal, _identities);
         return decision;
+    }
+
+    public IEnhancedAuthExchange? StartEnhancedAuthentication(string method)
+    {
+        // Method names compare exactly (SASL mechanism names are upper case).
+        if (method != ScramSha256Server.MethodName) return null;
+        var snapshot = _identities;
+        return new ScramSha256Server(method, name => ScramCredential.TryParse(snapshot.ByName.GetValueOrDefault(name)?.ScramSha256),
+            _scramFakeKey, _options.PasswordIterations);
     }
 
     public void OnRateLimited(ClientPrincipal principal, string topic, string outcome)

@@ -10,7 +10,7 @@ namespace Gatehouse.Broker.Channel;
 /// <summary>CONNECT → CONNACK (sections 3.1 and 3.2): identity of the session, negotiated limits, session present.</summary>
 internal static class ConnectHandler
 {
-    public static async ValueTask HandleAsync(MqttChannel channel, ConnectPacket connect)
+    public static ValueTask HandleAsync(MqttChannel channel, ConnectPacket connect)
     {
         var context = channel.Context;
         var options = context.Options;
@@ -22,14 +22,14 @@ internal static class ConnectHandler
         if (channel.Broker.IsShuttingDown)
         {
             Refuse(channel, ReasonCode.ServerUnavailable);
-            return;
+            return ValueTask.CompletedTask;
         }
         if (BrokerMetrics.Read(ref context.Metrics.ClientsConnected) >= options.MaxConnections)
         {
             BrokerMetrics.Add(ref context.Metrics.ConnectionsRejectedLimit);
             context.Limits.Hit("MaxConnections", $"{options.MaxConnections} clients connected; refusing {channel.RemoteAddress}");
             Refuse(channel, ReasonCode.ServerBusy);
-            return;
+            return ValueTask.CompletedTask;
         }
 
         var clientId = connect.ClientId;
@@ -40,25 +40,82 @@ internal static class ConnectHandler
             if (version == ProtocolVersion.V310 || (version == ProtocolVersion.V311 && !connect.CleanStart))
             {
                 Refuse(channel, ReasonCode.ClientIdentifierNotValid);
-                return;
+                return ValueTask.CompletedTask;
             }
             // [MQTT-3.1.3-6] the server assigns a unique id (returned to 5.0 clients, [MQTT-3.2.2-16]).
             clientId = "gh-" + Guid.NewGuid().ToString("N");
             assigned = true;
         }
-        if (v5 && connect.Properties?.AuthenticationMethod is not null)
+        if (v5 && connect.Properties?.AuthenticationMethod is { } method)
         {
-            // Enhanced authentication methods are not offered yet [MQTT-4.12.0-1].
-            Refuse(channel, ReasonCode.BadAuthenticationMethod);
-            return;
+            // [MQTT-4.12.0-1] a method we do not offer (or no security at all): CONNACK 0x8C and close.
+            if (context.Security?.StartEnhancedAuthentication(method) is not { } exchange)
+            {
+                Refuse(channel, ReasonCode.BadAuthenticationMethod);
+                return ValueTask.CompletedTask;
+            }
+            return AuthenticationStepAsync(channel, new PendingAuthentication(connect, clientId, assigned, exchange),
+                connect.Properties.AuthenticationData);
         }
+        return CompleteAsync(channel, connect, clientId, assigned, null, null);
+    }
+
+    /// <summary>
+    /// AUTH from the client while an enhanced authentication exchange is pending (section 4.12): it continues the
+    /// exchange with the CONNECT's method, else it is a protocol error (CONNACK 0x82 and close).
+    /// </summary>
+    public static ValueTask HandleAuthAsync(MqttChannel channel, AuthPacket auth)
+    {
+        var pending = channel.PendingAuthentication!;
+        // [MQTT-4.12.0-3] the client answers AUTH 0x18 with AUTH 0x18; 0x19 (re-authenticate) only after CONNACK [MQTT-3.15.2-1].
+        if (auth.ReasonCode != ReasonCode.ContinueAuthentication)
+            throw MqttProtocolException.ProtocolError($"AUTH {auth.ReasonCode} during the authentication exchange");
+        // Section 4.12: every AUTH of the exchange names the CONNECT's Authentication Method.
+        if (auth.Properties?.AuthenticationMethod != pending.Exchange.Method)
+            throw MqttProtocolException.ProtocolError("AUTH with another Authentication Method than CONNECT");
+        return AuthenticationStepAsync(channel, pending, auth.Properties.AuthenticationData);
+    }
+
+    private static ValueTask AuthenticationStepAsync(MqttChannel channel, PendingAuthentication pending, ReadOnlyMemory<byte>? data)
+    {
+        var exchange = pending.Exchange;
+        var step = exchange.Step(data is { } bytes ? bytes.Span : default);
+        if (step.Outcome == EnhancedAuthOutcome.Continue)
+        {
+            // [MQTT-4.12.0-2] AUTH 0x18 with the same method and the method's next challenge; CONNACK waits for the answer.
+            channel.PendingAuthentication = pending;
+            channel.Send(new AuthPacket
+            {
+                ReasonCode = ReasonCode.ContinueAuthentication,
+                Properties = new MqttProperties { AuthenticationMethod = exchange.Method, AuthenticationData = step.Data },
+            });
+            return ValueTask.CompletedTask;
+        }
+        channel.PendingAuthentication = null;
+        // Success or failure, the verdict goes through Authenticate: bans, identity state, client id binding, audit.
+        var result = new EnhancedAuthResult(exchange.Method, step.UserName, step.Outcome == EnhancedAuthOutcome.Success, step.Reason);
+        return CompleteAsync(channel, pending.Connect, pending.ClientId, pending.Assigned, result, step.Data);
+    }
+
+    /// <summary>Authentication, then the session and CONNACK.</summary>
+    /// <param name="enhanced">The enhanced authentication outcome, when the CONNECT had a method.</param>
+    /// <param name="authenticationData">Sent in CONNACK's Authentication Data (SCRAM's server-final-message).</param>
+    private static async ValueTask CompleteAsync(MqttChannel channel, ConnectPacket connect, string clientId, bool assigned,
+        EnhancedAuthResult? enhanced, byte[]? authenticationData)
+    {
+        var context = channel.Context;
+        var options = context.Options;
+        var version = connect.ProtocolVersion;
+        var v5 = version == ProtocolVersion.V500;
         if (context.Security is { } security)
         {
             // [MQTT-3.1.4-2] authenticate before any session is created, resumed or taken over; a refusal closes the
             // connection after CONNACK with the reason (0x86 / 0x87 / 0x85; 3.1.1 return codes 4 / 5 / 2) [MQTT-3.2.2-7].
+            // [MQTT-4.12.0-4] a failed enhanced authentication is refused the same way (0x86).
             var info = channel.Connection.Info;
-            var decision = security.Authenticate(new ConnectAttempt(clientId, assigned, connect.UserName, connect.Password,
-                info.ClientCertificate, info.Listener, info.RemoteEndPoint, info.LocalEndPoint));
+            var userName = string.IsNullOrEmpty(connect.UserName) ? enhanced?.UserName : connect.UserName;
+            var decision = security.Authenticate(new ConnectAttempt(clientId, assigned, userName, connect.Password,
+                info.ClientCertificate, info.Listener, info.RemoteEndPoint, info.LocalEndPoint, enhanced));
             if (!decision.Allowed)
             {
                 channel.Log.LogInformation("Refused CONNECT of {ClientId} from {Remote}: {Reason} ({Code})",
@@ -67,6 +124,7 @@ internal static class ConnectHandler
                 return;
             }
             channel.Principal = decision.Principal;
+            channel.AuthenticationMethod = enhanced?.Method;
             if (connect.Will is { } will && !security.MayPublish(decision.Principal!, will.Topic, will.Retain))
             {
                 // As Mosquitto: a will the client could not publish itself is refused at CONNECT, not dropped later.
@@ -148,7 +206,7 @@ internal static class ConnectHandler
             // [MQTT-3.2.2-2] / [MQTT-3.2.2-3]
             SessionPresent = present,
             ReasonCode = ReasonCode.Success,
-            Properties = v5 ? BuildConnAckProperties(channel, connect, expiry, assigned ? clientId : null, serverKeepAlive) : null,
+            Properties = v5 ? BuildConnAckProperties(channel, connect, expiry, assigned ? clientId : null, serverKeepAlive, enhanced, authenticationData) : null,
         };
         channel.IsConnected = true;
         if (!session.Attach(channel, () => channel.Send(connAck)))
@@ -165,7 +223,7 @@ internal static class ConnectHandler
     }
 
     private static MqttProperties BuildConnAckProperties(MqttChannel channel, ConnectPacket connect, uint expiry,
-        string? assignedClientId, ushort? serverKeepAlive)
+        string? assignedClientId, ushort? serverKeepAlive, EnhancedAuthResult? enhanced, byte[]? authenticationData)
     {
         var options = channel.Context.Options;
         var requested = connect.Properties?.SessionExpiryInterval ?? 0;
@@ -183,6 +241,9 @@ internal static class ConnectHandler
             WildcardSubscriptionAvailable = 1,
             SubscriptionIdentifierAvailable = 1,
             SharedSubscriptionAvailable = 1,
+            // Section 3.2.2.3.17/18: the CONNECT's method, and the method's last word (SCRAM: server-final-message).
+            AuthenticationMethod = enhanced?.Method,
+            AuthenticationData = authenticationData,
         };
         if (connect.Properties?.RequestResponseInformation == 1)
         {
@@ -190,6 +251,9 @@ internal static class ConnectHandler
         }
         return properties;
     }
+
+    /// <summary>A CONNECT waiting for the client's next AUTH (section 4.12).</summary>
+    internal sealed record PendingAuthentication(ConnectPacket Connect, string ClientId, bool Assigned, IEnhancedAuthExchange Exchange);
 
     private static void Refuse(MqttChannel channel, ReasonCode reasonCode)
     {

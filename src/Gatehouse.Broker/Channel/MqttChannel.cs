@@ -52,6 +52,12 @@ public sealed class MqttChannel
     /// <summary>Who the client authenticated as (null when the broker runs without security).</summary>
     public ClientPrincipal? Principal { get; internal set; }
 
+    /// <summary>An enhanced authentication exchange waiting for the client's AUTH before CONNACK (section 4.12).</summary>
+    internal ConnectHandler.PendingAuthentication? PendingAuthentication { get; set; }
+
+    /// <summary>The Authentication Method this connection authenticated with (null: none; AUTH is then a protocol error).</summary>
+    public string? AuthenticationMethod { get; internal set; }
+
     /// <summary>The client id this connection counts against its identity's session quota (released on close).</summary>
     internal string? QuotaClientId { get; set; }
 
@@ -79,6 +85,7 @@ public sealed class MqttChannel
         Interlocked.Exchange(ref _lastReceivedTimestamp, Context.Time.GetTimestamp());
         if (!IsConnected)
         {
+            if (PendingAuthentication is not null) return HandleDuringAuthentication(packet);
             // [MQTT-3.1.0-1] the first packet must be CONNECT; the decoder already refused anything else.
             return packet is ConnectPacket connect ? ConnectHandler.HandleAsync(this, connect) : ValueTask.CompletedTask;
         }
@@ -115,12 +122,33 @@ public sealed class MqttChannel
                 // [MQTT-3.1.0-2] a second CONNECT is a protocol violation.
                 throw MqttProtocolException.ProtocolError("second CONNECT");
             case AuthPacket:
-                // No authentication method was negotiated, so AUTH is a protocol error [MQTT-4.12.0-1].
-                throw MqttProtocolException.ProtocolError("AUTH without an authentication method");
+                // Without a method in CONNECT, AUTH is a protocol error [MQTT-4.12.0-7]. Re-authentication (AUTH 0x19,
+                // section 4.12.1) is not offered: DISCONNECT 0x8C, the client reconnects to authenticate again.
+                if (AuthenticationMethod is null) throw MqttProtocolException.ProtocolError("AUTH without an authentication method");
+                throw new MqttProtocolException(ReasonCode.BadAuthenticationMethod, "re-authentication is not supported");
             default:
                 throw MqttProtocolException.ProtocolError($"{packet.Type} is not sent by clients");
         }
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Between CONNECT with an Authentication Method and CONNACK the client may send only AUTH and DISCONNECT
+    /// [MQTT-4.12.0-5]; anything else (a second CONNECT included, [MQTT-3.1.0-2]) is a protocol error (CONNACK 0x82).
+    /// </summary>
+    private ValueTask HandleDuringAuthentication(MqttPacket packet)
+    {
+        switch (packet)
+        {
+            case AuthPacket auth:
+                return ConnectHandler.HandleAuthAsync(this, auth);
+            case DisconnectPacket:
+                PendingAuthentication = null;
+                Connection.Close();
+                return ValueTask.CompletedTask;
+            default:
+                throw MqttProtocolException.ProtocolError($"{packet.Type} during the authentication exchange");
+        }
     }
 
     public void Send(MqttPacket packet) => Connection.Enqueue(packet);

@@ -7,6 +7,7 @@ namespace Gatehouse.Security.Authentication;
 /// <summary>What the broker knows about a CONNECT when it asks who the client is [MQTT-3.1.4-2].</summary>
 /// <param name="ClientIdAssigned">The client sent an empty id and the server assigned one: no binding rule applies.</param>
 /// <param name="ClientCertificate">The client certificate, already chain-validated by the TLS listener when mTLS is on.</param>
+/// <param name="Enhanced">The outcome of an MQTT 5 enhanced authentication exchange (section 4.12), when the CONNECT had a method.</param>
 public sealed record ConnectAttempt(
     string ClientId,
     bool ClientIdAssigned,
@@ -15,7 +16,8 @@ public sealed record ConnectAttempt(
     X509Certificate2? ClientCertificate,
     string Listener,
     EndPoint? RemoteEndPoint,
-    EndPoint? LocalEndPoint)
+    EndPoint? LocalEndPoint,
+    EnhancedAuthResult? Enhanced = null)
 {
     public string RemoteAddress => RemoteEndPoint?.ToString() ?? "unknown";
 

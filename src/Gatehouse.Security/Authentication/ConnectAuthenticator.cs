@@ -10,6 +10,8 @@ namespace Gatehouse.Security.Authentication;
 /// <summary>
 /// Authentication on CONNECT [MQTT-3.1.4-2], in this order:
 /// <list type="number">
+/// <item>an MQTT 5 enhanced authentication exchange (SCRAM-SHA-256), when the CONNECT carried a method: its verdict
+///   decides; the CONNECT's user name, if any, must be the name it authenticated;</item>
 /// <item>a client certificate (validated by the mTLS listener) maps to the identity holding its SHA-1 or SHA-256
 ///   thumbprint, else to the identity named like its subject CN (which need not be in the store);</item>
 /// <item>a password that is a JWT (when a JWT key is configured) authenticates its "sub";</item>
@@ -62,6 +64,10 @@ public sealed class ConnectAuthenticator : IConnectAuthenticator
         var password = attempt.Password;
         var userName = string.IsNullOrEmpty(attempt.UserName) ? null : attempt.UserName;
 
+        if (attempt.Enhanced is { } enhanced)
+        {
+            return AuthenticateEnhanced(attempt, enhanced, snapshot);
+        }
         if (attempt.ClientCertificate is { } certificate)
         {
             return AuthenticateCertificate(attempt, certificate, userName, snapshot);
@@ -97,6 +103,20 @@ public sealed class ConnectAuthenticator : IConnectAuthenticator
         if (!AnonymousPolicy.Allows(_options.AllowAnonymous, attempt.LocalEndPoint, attempt.RemoteEndPoint))
             return ConnectDecision.Deny(ReasonCode.NotAuthorized, "anonymous clients are not allowed here");
         return ConnectDecision.Allow(NewPrincipal(null, attempt, "anonymous"));
+    }
+
+    private static ConnectDecision AuthenticateEnhanced(ConnectAttempt attempt, EnhancedAuthResult enhanced, IdentitySnapshot snapshot)
+    {
+        if (!enhanced.Verified)
+            return ConnectDecision.Deny(ReasonCode.BadUserNameOrPassword, $"{enhanced.Method}: {enhanced.FailureReason}");
+        var name = enhanced.UserName!;
+        if (!string.IsNullOrEmpty(attempt.UserName) && attempt.UserName != name)
+            return ConnectDecision.Deny(ReasonCode.BadUserNameOrPassword, $"user name '{attempt.UserName}' does not match the {enhanced.Method} identity '{name}'");
+        if (!snapshot.ByName.TryGetValue(name, out var identity))
+            return ConnectDecision.Deny(ReasonCode.BadUserNameOrPassword, $"unknown identity '{name}'");
+        if (!identity.Enabled)
+            return ConnectDecision.Deny(ReasonCode.NotAuthorized, $"identity '{name}' is disabled");
+        return ConnectDecision.Allow(NewPrincipal(name, attempt, enhanced.Method.ToLowerInvariant()));
     }
 
     private static ConnectDecision AuthenticateCertificate(ConnectAttempt attempt, X509Certificate2 certificate, string? userName, IdentitySnapshot snapshot)

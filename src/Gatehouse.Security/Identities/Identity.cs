@@ -12,6 +12,8 @@ public sealed record Identity
     public IReadOnlyList<string> Groups { get; init; } = [];
     public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
     public string? PasswordHash { get; init; }
+    /// <summary>SCRAM-SHA-256 credential (<see cref="ScramCredential.Encode"/>), derived with the password hash; never the password.</summary>
+    public string? ScramSha256 { get; init; }
     public IReadOnlyList<string> CertificateThumbprints { get; init; } = [];
 
     /// <summary>Names: 1-128 characters, no control characters, no MQTT wildcards or '/' (they would break %u patterns).</summary>
@@ -27,5 +29,6 @@ public sealed record Identity
         next is null
         || (Enabled && !next.Enabled)
         || !string.Equals(PasswordHash, next.PasswordHash, StringComparison.Ordinal)
+        || !string.Equals(ScramSha256, next.ScramSha256, StringComparison.Ordinal)
         || CertificateThumbprints.Except(next.CertificateThumbprints, StringComparer.OrdinalIgnoreCase).Any();
 }

@@ -26,7 +26,8 @@ public sealed class SqliteSecurityStore : IIdentityStore, IAuditStore
             groups TEXT NOT NULL,
             metadata TEXT NOT NULL,
             password_hash TEXT,
-            updated_at TEXT NOT NULL
+            updated_at TEXT NOT NULL,
+            scram_sha256 TEXT
         ) STRICT;
         CREATE TABLE certificates (
             thumbprint TEXT PRIMARY KEY,
@@ -99,6 +100,9 @@ public sealed class SqliteSecurityStore : IIdentityStore, IAuditStore
                     var version = Convert.ToInt64(Scalar(connection, "SELECT max(version) FROM format_version", tx), CultureInfo.InvariantCulture);
                     if (version != FormatVersion)
                         throw new InvalidOperationException($"{path} has security format version {version}; this build reads version {FormatVersion}");
+                    // Additive column (SCRAM-SHA-256) on databases created before it: older builds name their columns and ignore it.
+                    var hasScram = Convert.ToInt64(Scalar(connection, "SELECT count(*) FROM pragma_table_info('identities') WHERE name = 'scram_sha256'", tx), CultureInfo.InvariantCulture);
+                    if (hasScram == 0) Execute(connection, "ALTER TABLE identities ADD COLUMN scram_sha256 TEXT", tx);
                 }
                 tx.Commit();
             }
@@ -138,7 +142,7 @@ public sealed class SqliteSecurityStore : IIdentityStore, IAuditStore
             var result = new List<Identity>();
             using (var command = _connection.CreateCommand())
             {
-                command.CommandText = "SELECT name, enabled, groups, metadata, password_hash FROM identities ORDER BY name";
+                command.CommandText = "SELECT name, enabled, groups, metadata, password_hash, scram_sha256 FROM identities ORDER BY name";
                 using var reader = command.ExecuteReader();
                 while (reader.Read()) result.Add(ReadIdentity(reader, thumbprints));
             }
@@ -154,14 +158,15 @@ public sealed class SqliteSecurityStore : IIdentityStore, IAuditStore
         {
             using var tx = _connection.BeginTransaction(deferred: false);
             Execute(_connection, """
-                INSERT INTO identities (name, enabled, groups, metadata, password_hash, updated_at)
-                VALUES ($name, $enabled, $groups, $metadata, $hash, $at)
+                INSERT INTO identities (name, enabled, groups, metadata, password_hash, scram_sha256, updated_at)
+                VALUES ($name, $enabled, $groups, $metadata, $hash, $scram, $at)
                 ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled, groups = excluded.groups,
-                    metadata = excluded.metadata, password_hash = excluded.password_hash, updated_at = excluded.updated_at
+                    metadata = excluded.metadata, password_hash = excluded.password_hash, scram_sha256 = excluded.scram_sha256,
+                    updated_at = excluded.updated_at
                 """, tx,
                 ("$name", identity.Name), ("$enabled", identity.Enabled ? 1 : 0),
                 ("$groups", JsonSerializer.Serialize(identity.Groups)), ("$metadata", JsonSerializer.Serialize(identity.Metadata)),
-                ("$hash", identity.PasswordHash), ("$at", DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture)));
+                ("$hash", identity.PasswordHash), ("$scram", identity.ScramSha256), ("$at", DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture)));
             Execute(_connection, "DELETE FROM certificates WHERE identity = $name", tx, ("$name", identity.Name));
             foreach (var thumbprint in identity.CertificateThumbprints.Distinct(StringComparer.OrdinalIgnoreCase))
             {
@@ -348,6 +353,7 @@ public sealed class SqliteSecurityStore : IIdentityStore, IAuditStore
             Groups = JsonSerializer.Deserialize<List<string>>(reader.GetString(2)) ?? [],
             Metadata = JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(3)) ?? [],
             PasswordHash = reader.IsDBNull(4) ? null : reader.GetString(4),
+            ScramSha256 = reader.IsDBNull(5) ? null : reader.GetString(5),
             CertificateThumbprints = thumbprints.GetValueOrDefault(name) ?? [],
         };
     }

@@ -23,21 +23,32 @@ public static class TlsListenOptionsExtensions
     /// </summary>
     public static ListenOptions UseMqttTls(this ListenOptions listenOptions, ServerCertificate certificate,
         ClientCertificateValidator? clientCertificates = null)
-        => listenOptions.UseHttps(CreateCallbackOptions(certificate, alpn: [], clientCertificates));
+        => listenOptions.UseHttps(CreateCallbackOptions(() => certificate, alpn: [], clientCertificates));
+
+    /// <summary>As above, each handshake with the reloader's current certificate (reloaded without restart).</summary>
+    public static ListenOptions UseMqttTls(this ListenOptions listenOptions, ReloadingServerCertificate certificates,
+        ClientCertificateValidator? clientCertificates = null)
+        => listenOptions.UseHttps(CreateCallbackOptions(() => certificates.Current, alpn: [], clientCertificates));
 
     /// <summary>TLS on an HTTP listener (the wss one): ALPN follows the listener's HTTP protocols.</summary>
     public static ListenOptions UseWebSocketTls(this ListenOptions listenOptions, ServerCertificate certificate,
         ClientCertificateValidator? clientCertificates = null)
-        => listenOptions.UseHttps(CreateCallbackOptions(certificate, alpn: null, clientCertificates));
+        => listenOptions.UseHttps(CreateCallbackOptions(() => certificate, alpn: null, clientCertificates));
 
-    private static TlsHandshakeCallbackOptions CreateCallbackOptions(ServerCertificate certificate, List<SslApplicationProtocol>? alpn,
+    /// <summary>As above, each handshake with the reloader's current certificate (reloaded without restart).</summary>
+    public static ListenOptions UseWebSocketTls(this ListenOptions listenOptions, ReloadingServerCertificate certificates,
+        ClientCertificateValidator? clientCertificates = null)
+        => listenOptions.UseHttps(CreateCallbackOptions(() => certificates.Current, alpn: null, clientCertificates));
+
+    /// <param name="certificate">Asked once per handshake, so a reloaded certificate applies to the next connection.</param>
+    private static TlsHandshakeCallbackOptions CreateCallbackOptions(Func<ServerCertificate> certificate, List<SslApplicationProtocol>? alpn,
         ClientCertificateValidator? clientCertificates)
         => new()
         {
             HandshakeTimeout = HandshakeTimeout,
             OnConnection = _ => ValueTask.FromResult(new SslServerAuthenticationOptions
             {
-                ServerCertificateContext = certificate.Context,
+                ServerCertificateContext = certificate().Context,
                 EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                 // mTLS (--tls-client-ca): required, and validated against the configured CA only, not the system store.
                 ClientCertificateRequired = clientCertificates is not null,

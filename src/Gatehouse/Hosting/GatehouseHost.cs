@@ -121,6 +121,14 @@ public sealed class GatehouseHost : IAsyncDisposable
             return broker;
         });
         builder.Services.AddHostedService<BrokerLifetimeService>();
+        if (plan.Certificate is { } initialCertificate)
+        {
+            // --tls-cert / --tls-key are watched: new handshakes use the new certificate without a restart.
+            var tls = plan.Server.Tls;
+            builder.Services.AddSingleton(sp => new ReloadingServerCertificate(initialCertificate, tls.Certificate!,
+                string.IsNullOrEmpty(tls.Key) ? null : tls.Key, string.IsNullOrEmpty(tls.Password) ? null : tls.Password,
+                sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gatehouse.Tls")));
+        }
         builder.Services.AddRoutingCore();
 
         builder.WebHost
@@ -130,11 +138,12 @@ public sealed class GatehouseHost : IAsyncDisposable
             {
                 kestrel.AddServerHeader = false;
                 _bound.Clear();
+                var certificates = kestrel.ApplicationServices.GetService<ReloadingServerCertificate>();
                 foreach (var listener in plan.Listeners)
                 {
                     kestrel.Listen(plan.BindAddress, listener.Port, options =>
                     {
-                        ConfigureListener(options, listener.Kind, plan.Certificate, plan.Security?.ClientCertificates);
+                        ConfigureListener(options, listener.Kind, certificates, plan.Security?.ClientCertificates);
                         _bound.Add((listener, options));
                     });
                 }
@@ -155,7 +164,7 @@ public sealed class GatehouseHost : IAsyncDisposable
         return app;
     }
 
-    private static void ConfigureListener(ListenOptions options, ListenerKind kind, ServerCertificate? certificate,
+    private static void ConfigureListener(ListenOptions options, ListenerKind kind, ReloadingServerCertificate? certificate,
         ClientCertificateValidator? clientCertificates)
     {
         switch (kind)

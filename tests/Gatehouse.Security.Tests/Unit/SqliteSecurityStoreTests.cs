@@ -51,6 +51,30 @@ public sealed class SqliteSecurityStoreTests : IDisposable
     }
 
     [Fact]
+    public void Scram_credential_is_stored_and_added_to_databases_created_before_it()
+    {
+        using (var store = SqliteSecurityStore.Open(_directory)) { }
+        var path = Path.Combine(_directory, SqliteSecurityStore.FileName);
+        using (var connection = new SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            // A version-1 database from before SCRAM: no scram_sha256 column.
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "ALTER TABLE identities DROP COLUMN scram_sha256";
+            command.ExecuteNonQuery();
+        }
+        var scram = ScramCredential.Derive("pw", 1_000).Encode();
+        using (var store = SqliteSecurityStore.Open(_directory))
+        {
+            store.SaveIdentity(new Identity { Name = "dev1", PasswordHash = PasswordHasher.Hash("pw", 1_000), ScramSha256 = scram });
+        }
+        using (var store = SqliteSecurityStore.Open(_directory))
+        {
+            Assert.Equal(scram, Assert.Single(store.ListIdentities()).ScramSha256);
+        }
+    }
+
+    [Fact]
     public void Uses_wal_with_full_synchronous_and_refuses_an_unknown_format_version()
     {
         using (var store = SqliteSecurityStore.Open(_directory)) { }
