@@ -57,6 +57,14 @@ public sealed class MqttJsClientTests(InteropServer server, ITestOutputHelper ou
         RunAsync("auth", transport, protocol, ["--username", InteropServer.UserName, "--password", InteropServer.Password],
             "right-password-accepted", "authenticated-round-trip", "wrong-password-refused");
 
+    [Theory]
+    [InlineData("tcp", "4")]
+    [InlineData("tcp", "5")]
+    [InlineData("wss", "5")]
+    public Task JwtAsPassword_AValidTokenConnects_ExpiredAndForgedTokensAreRefused(string transport, string protocol) =>
+        RunAsync("jwt", transport, protocol, ["--jwt-secret", InteropServer.JwtSecret],
+            "valid-token-accepted", "token-round-trip", "expired-token-refused", "wrong-signature-refused");
+
     private Task RunAsync(string scenario, string transport, string protocol, params string[] expectedChecks) =>
         RunAsync(scenario, transport, protocol, [], expectedChecks);
 

@@ -68,6 +68,14 @@ public sealed class PahoClientTests(InteropServer server, ITestOutputHelper outp
         RunAsync("auth", transport, protocol, ["--username", InteropServer.UserName, "--password", InteropServer.Password],
             "right-password-accepted", "authenticated-round-trip", "wrong-password-refused");
 
+    [Theory]
+    [InlineData("tcp", "311")]
+    [InlineData("tcp", "5")]
+    [InlineData("tls", "5")]
+    public Task JwtAsPassword_AValidTokenConnects_ExpiredAndForgedTokensAreRefused(string transport, string protocol) =>
+        RunAsync("jwt", transport, protocol, ["--jwt-secret", InteropServer.JwtSecret],
+            "valid-token-accepted", "token-round-trip", "expired-token-refused", "wrong-signature-refused");
+
     private Task RunAsync(string scenario, string transport, string protocol, params string[] expectedChecks) =>
         RunAsync(scenario, transport, protocol, [], expectedChecks);
 

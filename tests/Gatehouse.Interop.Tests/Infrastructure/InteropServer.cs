@@ -19,6 +19,9 @@ public sealed class InteropServer : IAsyncLifetime
     public const string UserName = "interop-user";
     public const string Password = "interop-s3cret";
 
+    /// <summary>The HS256 secret the server verifies JWT passwords with (--jwt-key).</summary>
+    public const string JwtSecret = "interop-jwt-secret-0123456789-abcdefghij";
+
     public string Host => "127.0.0.1";
 
     public int MqttPort { get; private set; }
@@ -63,12 +66,18 @@ public sealed class InteropServer : IAsyncLifetime
             WssPort = FreePort.Next(); // ServerProcess has no option for it; it would default to 8084
             var dataDirectory = Path.Combine(Directory, "data");
             await SeedIdentityAsync(dataDirectory);
+            var jwtKey = Path.Combine(Directory, "jwt.key");
+            await File.WriteAllTextAsync(jwtKey, JwtSecret);
             _gatehouse = await ServerProcess.StartAsync(new ServerProcessOptions
             {
                 DataDirectory = dataDirectory,
                 WebSocket = true,
                 Tls = true,
-                Arguments = ["--tls-cert", Certificate.CertificatePath, "--tls-key", Certificate.KeyPath, "--wss-port", $"{WssPort}"],
+                Arguments = ["--tls-cert", Certificate.CertificatePath, "--tls-key", Certificate.KeyPath, "--wss-port", $"{WssPort}", "--jwt-key", jwtKey,
+                    // Every client here comes from 127.0.0.1, and the auth cases fail logins on purpose: without a
+                    // higher threshold the brute-force guard (10 failures in 300 s) would ban the address for the
+                    // tests that follow — it works as intended, but not for a shared test server.
+                    "--Security:BruteForce:MaxFailures=1000"],
             });
             (MqttPort, WsPort, TlsPort) = (_gatehouse.MqttPort, _gatehouse.WebSocketPort, _gatehouse.TlsPort);
             return;

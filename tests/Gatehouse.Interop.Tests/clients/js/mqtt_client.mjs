@@ -8,6 +8,7 @@
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
+import { createHmac } from 'node:crypto';
 import mqtt from 'mqtt';
 
 const require = createRequire(import.meta.url);
@@ -25,6 +26,7 @@ const { positionals, values: args } = parseArgs({
     cafile: { type: 'string' },
     username: { type: 'string' },
     password: { type: 'string' },
+    'jwt-secret': { type: 'string' },
   },
 });
 
@@ -101,7 +103,48 @@ function payloads(c, topic) {
 // -------------------------------------------------------------------------------------------------------------
 // Cases
 
+/** An HS256 JWT made with Node's crypto, as a device would. */
+function makeJwt(secret, claims) {
+  const b64 = (value) => Buffer.from(value).toString('base64url');
+  const signingInput = `${b64(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${b64(JSON.stringify(claims))}`;
+  return `${signingInput}.${createHmac('sha256', secret).update(signingInput).digest('base64url')}`;
+}
+
+/** Connects once with these credentials; resolves 'connected' or the refusing CONNACK's code. */
+function connectOutcome(username, password) {
+  return new Promise((resolve) => {
+    const c = mqtt.connect(args.url, {
+      protocolVersion: Number(args.protocol), clientId: `${username}-${Math.random().toString(16).slice(2, 8)}`,
+      username, password, reconnectPeriod: 0, connectTimeout: TIMEOUT_MS,
+      ...(args.cafile ? { ca: readFileSync(args.cafile), rejectUnauthorized: true } : {}),
+    });
+    clients.push(c);
+    c.once('connect', () => resolve('connected'));
+    c.once('error', (err) => resolve(err.code));
+  });
+}
+
 const cases = {
+  /** A JWT as the MQTT password: a valid one connects; an expired one and a wrongly signed one are refused. */
+  async jwt() {
+    const p = args.prefix;
+    const subject = 'jwt-device';
+    const secret = args['jwt-secret'];
+    const now = Math.floor(Date.now() / 1000);
+    const refused = Number(args.protocol) === 5 ? 0x86 : 4;
+    const good = await connect(subject, { clientId: `${subject}-${Math.random().toString(16).slice(2, 8)}`, username: subject,
+      password: makeJwt(secret, { sub: subject, exp: now + 300 }) });
+    check('valid-token-accepted', good.connack !== null);
+    await subscribe(good, `${p}/jwt`, { qos: 1 });
+    await good.client.publishAsync(`${p}/jwt`, 'signed-in', { qos: 1 });
+    await waitFor(() => payloads(good, `${p}/jwt`).includes('signed-in'), 'own message');
+    check('token-round-trip', true);
+    const expired = await connectOutcome(subject, makeJwt(secret, { sub: subject, exp: now - 3600 }));
+    check('expired-token-refused', expired === refused, { code: expired, expected: refused });
+    const forged = await connectOutcome(subject, makeJwt(`not-the-${secret}`, { sub: subject, exp: now + 300 }));
+    check('wrong-signature-refused', forged === refused, { code: forged, expected: refused });
+  },
+
   /** User name and password: the right ones connect (client id bound to the identity), a wrong one is refused. */
   async auth() {
     const p = args.prefix;

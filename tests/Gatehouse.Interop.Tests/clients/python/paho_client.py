@@ -487,8 +487,48 @@ def case_auth(args):
     wrong.close()
 
 
+def make_jwt(secret, claims):
+    """An HS256 JWT made with the standard library, as a device would."""
+    import base64, hashlib, hmac, json as _json
+
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    signing_input = b64(_json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + "." + b64(_json.dumps(claims).encode())
+    signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + b64(signature)
+
+
+def case_jwt(args):
+    """A JWT as the MQTT password: a valid one connects; an expired one and a wrongly signed one are refused."""
+    p = args.prefix
+    subject = "jwt-device"
+    now = int(time.time())
+    expected_refusal = 0x86 if args.protocol == 5 else 4
+
+    def attempt(name, token, expect_refusal):
+        conn = Conn(args, name, client_id=f"{subject}-{uuid.uuid4().hex[:6]}", username=subject, password=token)
+        return conn, conn.connect(expect_refusal=expect_refusal)
+
+    good, connack = attempt("jwt-ok", make_jwt(args.jwt_secret, {"sub": subject, "exp": now + 300}), False)
+    check("valid-token-accepted", connack["rc"] == 0, rc=connack["rc"])
+    good.subscribe(f"{p}/jwt", qos=1)
+    good.publish(f"{p}/jwt", b"signed-in", qos=1)
+    good.wait_for_payload(b"signed-in", "own message")
+    check("token-round-trip", True)
+    good.close()
+
+    expired, connack = attempt("jwt-expired", make_jwt(args.jwt_secret, {"sub": subject, "exp": now - 3600}), True)
+    check("expired-token-refused", connack["rc"] == expected_refusal, rc=connack["rc"], expected=expected_refusal)
+    expired.close()
+
+    forged, connack = attempt("jwt-forged", make_jwt("not-the-" + args.jwt_secret, {"sub": subject, "exp": now + 300}), True)
+    check("wrong-signature-refused", connack["rc"] == expected_refusal, rc=connack["rc"], expected=expected_refusal)
+    forged.close()
+
+
 CASES = {
     "auth": case_auth,
+    "jwt": case_jwt,
     "qos": case_qos,
     "properties": case_properties,
     "subscription-options": case_subscription_options,
@@ -508,6 +548,7 @@ def main():
     ap.add_argument("--prefix", required=True)
     ap.add_argument("--username")
     ap.add_argument("--password")
+    ap.add_argument("--jwt-secret", dest="jwt_secret")
     args = ap.parse_args()
     emit({"client": "paho-mqtt", "version": paho.mqtt.__version__, "case": args.case,
           "transport": args.transport, "protocol": args.protocol})
