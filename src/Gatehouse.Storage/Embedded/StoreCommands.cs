@@ -68,7 +68,7 @@ internal sealed class StoreCommands : IDisposable
         _saveRetained = Prepare("""
             INSERT OR REPLACE INTO retained (topic, message_id, payload, qos, retain, properties, expires_at, publisher)
             VALUES ($topic, $id, $payload, $qos, $retain, $properties, $expires, $publisher)
-            """, "$topic", "$id", "$payload", "$qos", "$retain", "$properties", "$expires", "$publisher");
+            """, "$id", "$topic", "$payload", "$qos", "$retain", "$properties", "$expires", "$publisher"); // BindMessage's order
         _deleteRetained = Prepare("DELETE FROM retained WHERE topic = $topic", "$topic");
         _addIncoming = Prepare("""
             INSERT OR IGNORE INTO incoming_qos2 (client_id, packet_id)
@@ -192,15 +192,7 @@ internal sealed class StoreCommands : IDisposable
 
     public void SaveRetained(ApplicationMessage message)
     {
-        var p = _saveRetained.Parameters;
-        p[0].Value = message.Topic;
-        p[1].Value = message.Id;
-        p[2].Value = StoredValues.Payload(message.Payload);
-        p[3].Value = (byte)message.QoS;
-        p[4].Value = message.Retain;
-        p[5].Value = (object?)StoredValues.EncodeProperties(message.Properties) ?? DBNull.Value;
-        p[6].Value = StoredValues.Time(message.ExpiresAt);
-        p[7].Value = (object?)message.PublisherClientId ?? DBNull.Value;
+        BindMessage(_saveRetained.Parameters, message);
         _saveRetained.ExecuteNonQuery();
     }
 
