@@ -1,6 +1,3 @@
-using System.Net;
-using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Gatehouse.Protocol;
 using Gatehouse.Protocol.Packets;
@@ -236,53 +233,25 @@ public sealed class AuthorizationEndToEndTests
         public static TestPki Create(string directory)
         {
             Directory.CreateDirectory(directory);
-            using var ca = NewCa("CN=Gatehouse Test CA");
-            using var rogueCa = NewCa("CN=Rogue CA");
+            using var ca = new TestCa("CN=Gatehouse Test CA");
+            using var rogueCa = new TestCa("CN=Rogue CA");
             string Write(string name, string text)
             {
                 var path = Path.Combine(directory, name);
                 File.WriteAllText(path, text);
                 return path;
             }
-            var (serverCert, serverKey) = Issue(ca, "CN=localhost", server: true);
-            var (clientCert, clientKey) = Issue(ca, "CN=dev-tls", server: false);
-            var (rogueCert, rogueKey) = Issue(rogueCa, "CN=dev-tls", server: false);
+            var (server, serverCert, serverKey) = ca.Issue("CN=localhost", server: true);
+            var (client, clientCert, clientKey) = ca.Issue("CN=dev-tls", server: false);
+            var (rogue, rogueCert, rogueKey) = rogueCa.Issue("CN=dev-tls", server: false);
+            server.Dispose();
+            client.Dispose();
+            rogue.Dispose();
             return new TestPki(
-                Write("ca.crt", ca.ExportCertificatePem()),
+                Write("ca.crt", ca.CertificatePem),
                 Write("server.crt", serverCert), Write("server.key", serverKey),
                 Write("client.crt", clientCert), Write("client.key", clientKey),
                 Write("rogue.crt", rogueCert), Write("rogue.key", rogueKey));
-        }
-
-        private static X509Certificate2 NewCa(string subject)
-        {
-            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-            var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
-            request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-            request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-            request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
-            return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
-        }
-
-        private static (string Cert, string Key) Issue(X509Certificate2 ca, string subject, bool server)
-        {
-            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-            var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
-            request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
-            request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
-            request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(server ? "1.3.6.1.5.5.7.3.1" : "1.3.6.1.5.5.7.3.2")], false));
-            request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca, true, false));
-            if (server)
-            {
-                var san = new SubjectAlternativeNameBuilder();
-                san.AddDnsName("localhost");
-                san.AddIpAddress(IPAddress.Loopback);
-                request.CertificateExtensions.Add(san.Build());
-            }
-            var serial = RandomNumberGenerator.GetBytes(12);
-            serial[0] &= 0x7F;
-            using var certificate = request.Create(ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(20), serial);
-            return (certificate.ExportCertificatePem() + "\n", key.ExportPkcs8PrivateKeyPem() + "\n");
         }
     }
 }
