@@ -36,10 +36,25 @@ public sealed class ClientPrincipal
     /// <summary>Rates and quotas shared by the identity's connections; null when none is configured (one null test per PUBLISH).</summary>
     public IdentityQuota? Quota { get; internal set; }
 
-    internal ConcurrentDictionary<string, bool> PublishCache { get; } = new(StringComparer.Ordinal);
-    internal ConcurrentDictionary<string, bool> RetainCache { get; } = new(StringComparer.Ordinal);
-    internal ConcurrentDictionary<string, bool> ReceiveCache { get; } = new(StringComparer.Ordinal);
+    // Created on first use: most principals never meet an ACL rule, and an idle connection should cost bytes, not kilobytes.
+    private ConcurrentDictionary<string, bool>? _publishCache;
+    private ConcurrentDictionary<string, bool>? _retainCache;
+    private ConcurrentDictionary<string, bool>? _receiveCache;
+
+    internal ConcurrentDictionary<string, bool> PublishCache => _publishCache ?? LazyInitializer.EnsureInitialized(ref _publishCache, NewCache);
+    internal ConcurrentDictionary<string, bool> RetainCache => _retainCache ?? LazyInitializer.EnsureInitialized(ref _retainCache, NewCache);
+    internal ConcurrentDictionary<string, bool> ReceiveCache => _receiveCache ?? LazyInitializer.EnsureInitialized(ref _receiveCache, NewCache);
     internal long CacheGeneration;
+
+    /// <summary>Forgets every cached decision (the rules changed).</summary>
+    internal void ClearCaches()
+    {
+        _publishCache?.Clear();
+        _retainCache?.Clear();
+        _receiveCache?.Clear();
+    }
+
+    private static ConcurrentDictionary<string, bool> NewCache() => new(StringComparer.Ordinal);
 
     public override string ToString() => Identity ?? "(anonymous)";
 }

@@ -30,6 +30,9 @@ public sealed class ServerProcessOptions
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
     public IReadOnlyDictionary<string, string>? Environment { get; init; }
+
+    /// <summary>A lower open-file limit (ulimit -n) for the server process; null keeps the test runner's.</summary>
+    public int? OpenFileLimit { get; init; }
 }
 
 /// <summary>
@@ -263,6 +266,12 @@ public sealed partial class ServerProcess : IAsyncDisposable
         if (TlsPort != 0 && !_options.Arguments.Contains("--wss-port")) args.AddRange(["--wss-port", "0"]);
         args.AddRange(_options.Arguments);
 
+        if (_options.OpenFileLimit is { } openFiles)
+        {
+            // The shell lowers the limit, then becomes the server (same process id).
+            args.InsertRange(0, ["-c", $"ulimit -n {openFiles.ToString(CultureInfo.InvariantCulture)} && exec \"$0\" \"$@\"", fileName]);
+            fileName = "/bin/sh";
+        }
         var startInfo = new ProcessStartInfo(fileName)
         {
             RedirectStandardOutput = true,

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using System.Threading.Channels;
 using Gatehouse.Broker.Channel;
 using Gatehouse.Broker.Diagnostics;
 using Gatehouse.Protocol;
@@ -18,9 +17,9 @@ public sealed class ClientConnection
 {
     private readonly IDuplexPipe _transport;
     private readonly BrokerContext _context;
+    private readonly MqttBroker _broker;
     private readonly ILogger _log;
-    private readonly Channel<Outbound> _outbound =
-        System.Threading.Channels.Channel.CreateUnbounded<Outbound>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly OutboundQueue _outbound = new();
     private long _queuedPublishBytes;
     private int _closing;
     private volatile bool _peerInputEnded;
@@ -35,6 +34,7 @@ public sealed class ClientConnection
     {
         _transport = transport;
         _context = context;
+        _broker = broker;
         Info = info;
         _log = context.LoggerFactory.CreateLogger("Gatehouse.Connections");
         Protocol = new MqttChannel(broker, context, this);
@@ -46,7 +46,8 @@ public sealed class ClientConnection
 
     public async Task RunAsync(CancellationToken connectionClosed)
     {
-        var writer = Task.Run(WriteLoopAsync, CancellationToken.None);
+        // Runs until its first wait (the queue is empty), then continues on the thread pool.
+        var writer = WriteLoopAsync();
         // Only an abort stops reading early: after the peer's FIN (which also fires Kestrel's ConnectionClosed) every
         // packet it sent before closing is still handled — a burst followed by DISCONNECT loses nothing [MQTT-4.6.0-6].
         using var registration = connectionClosed.Register(static state => ((ClientConnection)state!).AbortIfIdle(), this);
@@ -68,10 +69,17 @@ public sealed class ClientConnection
             Close();
             try { Protocol.OnConnectionClosed(); }
             catch (Exception ex) { _log.LogError(ex, "Cleanup of {Remote} failed", Info.RemoteEndPoint); }
-            await writer.ConfigureAwait(false);
-            if (_lingerRequested && !_peerInputEnded) await DrainInputAsync().ConfigureAwait(false);
-            await _transport.Output.CompleteAsync().ConfigureAwait(false);
-            await _transport.Input.CompleteAsync().ConfigureAwait(false);
+            try
+            {
+                await writer.ConfigureAwait(false);
+                if (_lingerRequested && !_peerInputEnded) await DrainInputAsync().ConfigureAwait(false);
+                await _transport.Output.CompleteAsync().ConfigureAwait(false);
+                await _transport.Input.CompleteAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                _broker.OnConnectionEnded(this);
+            }
         }
     }
 
@@ -104,8 +112,8 @@ public sealed class ClientConnection
     {
         if (packet is PublishPacket publish) Interlocked.Add(ref _queuedPublishBytes, publish.Payload.Length);
         return durable is null or { IsCompletedSuccessfully: true }
-            ? _outbound.Writer.TryWrite(new Outbound(packet, null, null))
-            : _outbound.Writer.TryWrite(new Outbound(packet, durable, onFailure));
+            ? _outbound.TryWrite(new Outbound(packet, null, null))
+            : _outbound.TryWrite(new Outbound(packet, durable, onFailure));
     }
 
     /// <summary>
@@ -129,7 +137,7 @@ public sealed class ClientConnection
     public void Close()
     {
         if (Interlocked.Exchange(ref _closing, 1) != 0) return;
-        _outbound.Writer.TryComplete();
+        _outbound.Complete();
         _transport.Input.CancelPendingRead();
     }
 
@@ -203,7 +211,7 @@ public sealed class ClientConnection
     private async Task WriteLoopAsync()
     {
         var output = _transport.Output;
-        var reader = _outbound.Reader;
+        var reader = _outbound;
         try
         {
             while (await reader.WaitToReadAsync().ConfigureAwait(false))
@@ -263,10 +271,7 @@ public sealed class ClientConnection
         {
             // Output is completed by RunAsync, after any linger.
             Close();
-            while (reader.TryRead(out _)) { }
+            reader.Clear();
         }
     }
-
-    /// <summary>A queued packet and, if it must wait for one, the store submission it waits for.</summary>
-    private readonly record struct Outbound(MqttPacket Packet, Task? Durable, Func<MqttPacket?>? OnFailure);
 }

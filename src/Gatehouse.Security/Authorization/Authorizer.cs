@@ -74,9 +74,7 @@ public sealed class Authorizer
         var generation = set.Generation;
         if (Interlocked.Read(ref principal.CacheGeneration) != generation)
         {
-            principal.PublishCache.Clear();
-            principal.RetainCache.Clear();
-            principal.ReceiveCache.Clear();
+            principal.ClearCaches();
             Interlocked.Exchange(ref principal.CacheGeneration, generation);
         }
         if (cache.TryGetValue(topic, out var allowed)) return allowed;

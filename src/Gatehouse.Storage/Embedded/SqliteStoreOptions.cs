@@ -19,6 +19,13 @@ public sealed class SqliteStoreOptions
     /// </summary>
     public int FlushIntervalMs { get; set; }
 
+    /// <summary>
+    /// Before committing a batch, give up the CPU once whenever the queue runs dry (at most once per operation taken), so
+    /// that submitters sharing the CPU with the writer add to this commit instead of paying for the next one. Costs a
+    /// system call per commit when nothing else is runnable.
+    /// </summary>
+    public bool YieldBeforeCommit { get; set; } = true;
+
     /// <summary>Run <c>PRAGMA quick_check</c> when opening (reads the whole file once; a corrupt store stops start-up).</summary>
     public bool QuickCheckOnOpen { get; set; } = true;
 

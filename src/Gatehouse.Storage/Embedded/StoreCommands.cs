@@ -11,14 +11,16 @@ internal sealed class StoreCommands : IDisposable
 {
     private readonly SqliteConnection _connection;
     private readonly string _path;
-    private readonly SqliteCommand _begin, _commit, _rollback;
-    private readonly SqliteCommand _saveSession, _deleteSession;
-    private readonly SqliteCommand _saveSubscription, _deleteSubscription;
-    private readonly SqliteCommand _insertMessage, _insertDelivery, _dropUnreferenced;
-    private readonly SqliteCommand _updateDelivery, _removeDelivery;
-    private readonly SqliteCommand _saveRetained, _deleteRetained;
-    private readonly SqliteCommand _addIncoming, _removeIncoming;
-    private readonly List<SqliteCommand> _all = [];
+    private readonly NativeStatement _begin, _commit, _rollback;
+    private readonly NativeStatement _saveSession;
+    private readonly NativeStatement[] _deleteSession;
+    private readonly NativeStatement _saveSubscription, _deleteSubscription;
+    private readonly NativeStatement _insertMessage, _insertDelivery, _dropUnreferenced;
+    private readonly NativeStatement _updateDelivery;
+    private readonly PendingRemovals _removals;
+    private readonly NativeStatement _saveRetained, _deleteRetained;
+    private readonly NativeStatement _addIncoming, _removeIncoming;
+    private readonly List<NativeStatement> _all = [];
     private long _nextSeq;
 
     public StoreCommands(SqliteConnection connection, string path)
@@ -42,12 +44,13 @@ internal sealed class StoreCommands : IDisposable
             """, "$client", "$version", "$expiry", "$disconnected", "$willAt", "$willId", "$willTopic", "$willPayload", "$willQos",
             "$willRetain", "$willProperties", "$willExpires", "$willPublisher");
         // The delivery delete fires the trigger that releases the message bodies.
-        _deleteSession = Prepare("""
-            DELETE FROM subscriptions WHERE client_id = $client;
-            DELETE FROM deliveries WHERE client_id = $client;
-            DELETE FROM incoming_qos2 WHERE client_id = $client;
-            DELETE FROM sessions WHERE client_id = $client;
-            """, "$client");
+        _deleteSession =
+        [
+            Prepare("DELETE FROM subscriptions WHERE client_id = $client", "$client"),
+            Prepare("DELETE FROM deliveries WHERE client_id = $client", "$client"),
+            Prepare("DELETE FROM incoming_qos2 WHERE client_id = $client", "$client"),
+            Prepare("DELETE FROM sessions WHERE client_id = $client", "$client"),
+        ];
         _saveSubscription = Prepare("""
             INSERT OR REPLACE INTO subscriptions (client_id, filter, max_qos, no_local, retain_as_published, retain_handling, subscription_id)
             SELECT $client, $filter, $qos, $noLocal, $rap, $rh, $id WHERE EXISTS (SELECT 1 FROM sessions WHERE client_id = $client)
@@ -56,7 +59,7 @@ internal sealed class StoreCommands : IDisposable
         _insertMessage = Prepare("""
             INSERT OR IGNORE INTO messages (id, topic, payload, qos, retain, properties, expires_at, publisher)
             VALUES ($id, $topic, $payload, $qos, $retain, $properties, $expires, $publisher)
-            """, "$id", "$topic", "$payload", "$qos", "$retain", "$properties", "$expires", "$publisher");
+            """, MessageParameters);
         _insertDelivery = Prepare("""
             INSERT OR IGNORE INTO deliveries (client_id, message_id, seq, qos, retain, subscription_ids, share_group)
             SELECT $client, $message, $seq, $qos, $retain, $ids, $group WHERE EXISTS (SELECT 1 FROM sessions WHERE client_id = $client)
@@ -64,11 +67,11 @@ internal sealed class StoreCommands : IDisposable
         _dropUnreferenced = Prepare("DELETE FROM messages WHERE id = $id AND refs = 0", "$id");
         _updateDelivery = Prepare("UPDATE deliveries SET packet_id = $packet, state = $state WHERE client_id = $client AND message_id = $message",
             "$packet", "$state", "$client", "$message");
-        _removeDelivery = Prepare("DELETE FROM deliveries WHERE client_id = $client AND message_id = $message", "$client", "$message");
+        _removals = new PendingRemovals(Prepare);
         _saveRetained = Prepare("""
-            INSERT OR REPLACE INTO retained (topic, message_id, payload, qos, retain, properties, expires_at, publisher)
-            VALUES ($topic, $id, $payload, $qos, $retain, $properties, $expires, $publisher)
-            """, "$id", "$topic", "$payload", "$qos", "$retain", "$properties", "$expires", "$publisher"); // BindMessage's order
+            INSERT OR REPLACE INTO retained (message_id, topic, payload, qos, retain, properties, expires_at, publisher)
+            VALUES ($id, $topic, $payload, $qos, $retain, $properties, $expires, $publisher)
+            """, MessageParameters);
         _deleteRetained = Prepare("DELETE FROM retained WHERE topic = $topic", "$topic");
         _addIncoming = Prepare("""
             INSERT OR IGNORE INTO incoming_qos2 (client_id, packet_id)
@@ -76,23 +79,30 @@ internal sealed class StoreCommands : IDisposable
             """, "$client", "$packet");
         _removeIncoming = Prepare("DELETE FROM incoming_qos2 WHERE client_id = $client AND packet_id = $packet", "$client", "$packet");
 
-        using var maxSeq = connection.CreateCommand();
-        maxSeq.CommandText = "SELECT coalesce(max(seq), 0) FROM deliveries";
-        _nextSeq = (long)maxSeq.ExecuteScalar()! + 1;
+        using var maxSeq = new NativeStatement(connection, "SELECT coalesce(max(seq), 0) FROM deliveries");
+        _nextSeq = maxSeq.ExecuteScalarInt64() + 1;
     }
+
+    /// <summary>The parameters of <see cref="BindMessage"/>, in its order.</summary>
+    private static readonly string[] MessageParameters = ["$id", "$topic", "$payload", "$qos", "$retain", "$properties", "$expires", "$publisher"];
 
     public SqliteConnection Connection => _connection;
 
-    public void Begin() => _begin.ExecuteNonQuery();
+    public void Begin() => _begin.Execute();
 
-    public void Commit() => _commit.ExecuteNonQuery();
+    public void Commit()
+    {
+        _removals.Flush();
+        _commit.Execute();
+    }
 
     /// <summary>Rolls back the open transaction, if SQLite has not already done so after the error.</summary>
     public void TryRollback()
     {
+        _removals.Discard();
         try
         {
-            _rollback.ExecuteNonQuery();
+            _rollback.Execute();
         }
         catch (SqliteException)
         {
@@ -102,118 +112,130 @@ internal sealed class StoreCommands : IDisposable
 
     public void SaveSession(SessionRecord s)
     {
-        var p = _saveSession.Parameters;
-        p[0].Value = s.ClientId;
-        p[1].Value = (byte)s.ProtocolVersion;
-        p[2].Value = (long)s.ExpiryIntervalSeconds;
-        p[3].Value = StoredValues.Time(s.DisconnectedAt);
+        _removals.Flush();
+        var st = _saveSession;
+        st.Bind(1, s.ClientId);
+        st.Bind(2, (byte)s.ProtocolVersion);
+        st.Bind(3, (long)s.ExpiryIntervalSeconds);
+        st.Bind(4, StoredValues.UnixMilliseconds(s.DisconnectedAt));
         var will = s.PendingWill;
         var message = will?.Message;
-        p[4].Value = StoredValues.Time(will?.PublishAt);
-        p[5].Value = message is null ? DBNull.Value : message.Id;
-        p[6].Value = (object?)message?.Topic ?? DBNull.Value;
-        p[7].Value = message is null ? DBNull.Value : StoredValues.Payload(message.Payload);
-        p[8].Value = message is null ? DBNull.Value : (byte)message.QoS;
-        p[9].Value = message is null ? DBNull.Value : message.Retain;
-        p[10].Value = (object?)StoredValues.EncodeProperties(message?.Properties) ?? DBNull.Value;
-        p[11].Value = StoredValues.Time(message?.ExpiresAt);
-        p[12].Value = (object?)message?.PublisherClientId ?? DBNull.Value;
-        _saveSession.ExecuteNonQuery();
+        st.Bind(5, StoredValues.UnixMilliseconds(will?.PublishAt));
+        st.Bind(6, message?.Id);
+        st.Bind(7, message?.Topic);
+        if (message is null) st.BindNull(8);
+        else st.Bind(8, message.Payload.Span);
+        st.Bind(9, message is null ? null : (byte)message.QoS);
+        st.Bind(10, message is null ? null : message.Retain ? 1 : 0);
+        st.BindBlobOrNull(11, StoredValues.EncodeProperties(message?.Properties));
+        st.Bind(12, StoredValues.UnixMilliseconds(message?.ExpiresAt));
+        st.Bind(13, message?.PublisherClientId);
+        st.Execute();
     }
 
     public void DeleteSession(string clientId)
     {
-        _deleteSession.Parameters[0].Value = clientId;
-        _deleteSession.ExecuteNonQuery();
+        _removals.Flush();
+        foreach (var st in _deleteSession)
+        {
+            st.Bind(1, clientId);
+            st.Execute();
+        }
     }
 
     public void SaveSubscription(string clientId, SubscriptionRecord s)
     {
-        var p = _saveSubscription.Parameters;
-        p[0].Value = clientId;
-        p[1].Value = s.TopicFilter;
-        p[2].Value = (byte)s.MaximumQoS;
-        p[3].Value = s.NoLocal;
-        p[4].Value = s.RetainAsPublished;
-        p[5].Value = s.RetainHandling;
-        p[6].Value = s.SubscriptionIdentifier is { } id ? (long)id : DBNull.Value;
-        _saveSubscription.ExecuteNonQuery();
+        _removals.Flush();
+        var st = _saveSubscription;
+        st.Bind(1, clientId);
+        st.Bind(2, s.TopicFilter);
+        st.Bind(3, (byte)s.MaximumQoS);
+        st.Bind(4, s.NoLocal ? 1 : 0);
+        st.Bind(5, s.RetainAsPublished ? 1 : 0);
+        st.Bind(6, s.RetainHandling);
+        st.Bind(7, s.SubscriptionIdentifier);
+        st.Execute();
     }
 
     public void DeleteSubscription(string clientId, string topicFilter)
     {
-        _deleteSubscription.Parameters[0].Value = clientId;
-        _deleteSubscription.Parameters[1].Value = topicFilter;
-        _deleteSubscription.ExecuteNonQuery();
+        _removals.Flush();
+        _deleteSubscription.Bind(1, clientId);
+        _deleteSubscription.Bind(2, topicFilter);
+        _deleteSubscription.Execute();
     }
 
-    public void Enqueue(ApplicationMessage message, IReadOnlyList<QueuedDeliveryRecord> deliveries)
+    /// <summary>Stores the body and the deliveries not marked in <paramref name="skip"/> (a later removal in the batch undoes them).</summary>
+    public void Enqueue(ApplicationMessage message, IReadOnlyList<QueuedDeliveryRecord> deliveries, ulong skip = 0)
     {
+        _removals.Flush();
         if (deliveries.Count == 0) return;
-        BindMessage(_insertMessage.Parameters, message);
-        _insertMessage.ExecuteNonQuery();
-        var p = _insertDelivery.Parameters;
+        BindMessage(_insertMessage, message);
+        _insertMessage.Execute();
+        var st = _insertDelivery;
         var added = 0;
-        foreach (var d in deliveries)
+        for (var i = 0; i < deliveries.Count; i++)
         {
-            p[0].Value = d.ClientId;
-            p[1].Value = message.Id;
-            p[2].Value = _nextSeq++;
-            p[3].Value = (byte)d.QoS;
-            p[4].Value = d.Retain;
-            p[5].Value = (object?)StoredValues.EncodeSubscriptionIds(d.SubscriptionIdentifiers) ?? DBNull.Value;
-            p[6].Value = (object?)d.ShareGroup ?? DBNull.Value;
-            added += _insertDelivery.ExecuteNonQuery();
+            if (i < 64 && (skip & (1UL << i)) != 0) continue;
+            var d = deliveries[i];
+            st.Bind(1, d.ClientId);
+            st.Bind(2, message.Id);
+            st.Bind(3, _nextSeq++);
+            st.Bind(4, (byte)d.QoS);
+            st.Bind(5, d.Retain ? 1 : 0);
+            st.BindBlobOrNull(6, StoredValues.EncodeSubscriptionIds(d.SubscriptionIdentifiers));
+            st.Bind(7, d.ShareGroup);
+            added += st.Execute();
         }
         if (added == 0)
         {
             // No listed session is stored (or all already held it): do not leave an unreferenced body behind.
-            _dropUnreferenced.Parameters[0].Value = message.Id;
-            _dropUnreferenced.ExecuteNonQuery();
+            _dropUnreferenced.Bind(1, message.Id);
+            _dropUnreferenced.Execute();
         }
     }
 
     public void UpdateDelivery(string clientId, long messageId, ushort packetId, DeliveryState state)
     {
-        var p = _updateDelivery.Parameters;
-        p[0].Value = (long)packetId;
-        p[1].Value = (byte)state;
-        p[2].Value = clientId;
-        p[3].Value = messageId;
-        _updateDelivery.ExecuteNonQuery();
+        var st = _updateDelivery;
+        st.Bind(1, packetId);
+        st.Bind(2, (byte)state);
+        st.Bind(3, clientId);
+        st.Bind(4, messageId);
+        st.Execute();
     }
 
-    public void RemoveDelivery(string clientId, long messageId)
-    {
-        _removeDelivery.Parameters[0].Value = clientId;
-        _removeDelivery.Parameters[1].Value = messageId;
-        _removeDelivery.ExecuteNonQuery();
-    }
+    /// <summary>Held back in <see cref="PendingRemovals"/> until the next change that is not an update or removal of a delivery.</summary>
+    public void RemoveDelivery(string clientId, long messageId) => _removals.Add(clientId, messageId);
 
     public void SaveRetained(ApplicationMessage message)
     {
-        BindMessage(_saveRetained.Parameters, message);
-        _saveRetained.ExecuteNonQuery();
+        _removals.Flush();
+        BindMessage(_saveRetained, message);
+        _saveRetained.Execute();
     }
 
     public void DeleteRetained(string topic)
     {
-        _deleteRetained.Parameters[0].Value = topic;
-        _deleteRetained.ExecuteNonQuery();
+        _removals.Flush();
+        _deleteRetained.Bind(1, topic);
+        _deleteRetained.Execute();
     }
 
     public void AddIncomingQoS2(string clientId, ushort packetId)
     {
-        _addIncoming.Parameters[0].Value = clientId;
-        _addIncoming.Parameters[1].Value = (long)packetId;
-        _addIncoming.ExecuteNonQuery();
+        _removals.Flush();
+        _addIncoming.Bind(1, clientId);
+        _addIncoming.Bind(2, packetId);
+        _addIncoming.Execute();
     }
 
     public void RemoveIncomingQoS2(string clientId, ushort packetId)
     {
-        _removeIncoming.Parameters[0].Value = clientId;
-        _removeIncoming.Parameters[1].Value = (long)packetId;
-        _removeIncoming.ExecuteNonQuery();
+        _removals.Flush();
+        _removeIncoming.Bind(1, clientId);
+        _removeIncoming.Bind(2, packetId);
+        _removeIncoming.Execute();
     }
 
     /// <summary>Reads everything, outside any write transaction.</summary>
@@ -222,28 +244,25 @@ internal sealed class StoreCommands : IDisposable
 
     public void Dispose()
     {
-        foreach (var command in _all) command.Dispose();
+        foreach (var statement in _all) statement.Dispose();
     }
 
-    private static void BindMessage(SqliteParameterCollection p, ApplicationMessage message)
+    private static void BindMessage(NativeStatement st, ApplicationMessage message)
     {
-        p[0].Value = message.Id;
-        p[1].Value = message.Topic;
-        p[2].Value = StoredValues.Payload(message.Payload);
-        p[3].Value = (byte)message.QoS;
-        p[4].Value = message.Retain;
-        p[5].Value = (object?)StoredValues.EncodeProperties(message.Properties) ?? DBNull.Value;
-        p[6].Value = StoredValues.Time(message.ExpiresAt);
-        p[7].Value = (object?)message.PublisherClientId ?? DBNull.Value;
+        st.Bind(1, message.Id);
+        st.Bind(2, message.Topic);
+        st.Bind(3, message.Payload.Span);
+        st.Bind(4, (byte)message.QoS);
+        st.Bind(5, message.Retain ? 1 : 0);
+        st.BindBlobOrNull(6, StoredValues.EncodeProperties(message.Properties));
+        st.Bind(7, StoredValues.UnixMilliseconds(message.ExpiresAt));
+        st.Bind(8, message.PublisherClientId);
     }
 
-    private SqliteCommand Prepare(string sql, params string[] parameters)
+    private NativeStatement Prepare(string sql, params string[] parameters)
     {
-        var command = _connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var name in parameters) command.Parameters.Add(new SqliteParameter(name, DBNull.Value));
-        command.Prepare();
-        _all.Add(command);
-        return command;
+        var statement = new NativeStatement(_connection, sql, parameters);
+        _all.Add(statement);
+        return statement;
     }
 }

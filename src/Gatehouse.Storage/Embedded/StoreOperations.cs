@@ -37,18 +37,56 @@ internal sealed class DeleteSubscriptionOperation(string clientId, string topicF
 
 internal sealed class EnqueueOperation(ApplicationMessage message, IReadOnlyList<QueuedDeliveryRecord> deliveries) : StoreOperation
 {
-    public override void Apply(StoreCommands commands) => commands.Enqueue(message, deliveries);
+    // Bit i: a later removal in the same batch undoes delivery i, so it is not written (see BatchCoalescer).
+    private ulong _undone;
+
+    public override void Apply(StoreCommands commands)
+    {
+        if (AllUndone) return;
+        commands.Enqueue(message, deliveries, _undone);
+    }
+
+    /// <summary>Marks the deliveries that <paramref name="removedLater"/> undoes; returns how many it marked.</summary>
+    public int MarkUndone(HashSet<DeliveryKey> removedLater)
+    {
+        // Only the first 64 deliveries are tracked; a larger fan-out is written as submitted (its removals still apply).
+        var count = Math.Min(deliveries.Count, 64);
+        var marked = 0;
+        for (var i = 0; i < count; i++)
+        {
+            if ((_undone & (1UL << i)) != 0 || !removedLater.Contains(new DeliveryKey(deliveries[i].ClientId, message.Id))) continue;
+            _undone |= 1UL << i;
+            marked++;
+        }
+        return marked;
+    }
+
+    /// <summary>Every delivery undone: neither they nor the body are written.</summary>
+    private bool AllUndone => deliveries.Count <= 64 && _undone == (deliveries.Count == 64 ? ulong.MaxValue : (1UL << deliveries.Count) - 1);
 }
 
 internal sealed class UpdateDeliveryOperation(string clientId, long messageId, ushort packetId, DeliveryState state) : StoreOperation
 {
-    public override void Apply(StoreCommands commands) => commands.UpdateDelivery(clientId, messageId, packetId, state);
+    public DeliveryKey Key => new(clientId, messageId);
+
+    /// <summary>A later removal in the same batch deletes the row this would update (see BatchCoalescer).</summary>
+    public bool Undone { get; set; }
+
+    public override void Apply(StoreCommands commands)
+    {
+        if (!Undone) commands.UpdateDelivery(clientId, messageId, packetId, state);
+    }
 }
 
 internal sealed class RemoveDeliveryOperation(string clientId, long messageId) : StoreOperation
 {
+    public DeliveryKey Key => new(clientId, messageId);
+
     public override void Apply(StoreCommands commands) => commands.RemoveDelivery(clientId, messageId);
 }
+
+/// <summary>One session's delivery of one message: the primary key of a queued delivery.</summary>
+internal readonly record struct DeliveryKey(string ClientId, long MessageId);
 
 internal sealed class SaveRetainedOperation(ApplicationMessage message) : StoreOperation
 {

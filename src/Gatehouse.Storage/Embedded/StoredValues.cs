@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Runtime.InteropServices;
 using System.Text;
 using Gatehouse.Protocol;
 
@@ -99,14 +98,8 @@ internal static class StoredValues
         return ids;
     }
 
-    /// <summary>The payload as an array for binding, without a copy when it already is a whole array.</summary>
-    public static byte[] Payload(ReadOnlyMemory<byte> payload) =>
-        MemoryMarshal.TryGetArray(payload, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
-            ? segment.Array
-            : payload.ToArray();
-
     /// <summary>Times are stored as Unix milliseconds (UTC).</summary>
-    public static object Time(DateTimeOffset? time) => time is { } t ? t.ToUnixTimeMilliseconds() : DBNull.Value;
+    public static long? UnixMilliseconds(DateTimeOffset? time) => time?.ToUnixTimeMilliseconds();
 
     public static DateTimeOffset? Time(long? unixMilliseconds) =>
         unixMilliseconds is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;

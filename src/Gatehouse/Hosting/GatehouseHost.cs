@@ -97,6 +97,9 @@ public sealed class GatehouseHost : IAsyncDisposable
         var inputBuffer = Math.Max(1024L * 1024, plan.Broker.MaxPacketSize + 64L * 1024);
         builder.Services.Configure<WebSocketDuplexPipeOptions>(o => o.MaxInputBufferSize = inputBuffer);
 
+        var descriptors = DescriptorBudget.ForCurrentProcess();
+        var requestedConnections = plan.Broker.MaxConnections;
+        if (descriptors is not null) plan.Broker.MaxConnections = Math.Min(requestedConnections, descriptors.ClientCap);
         builder.Services.AddSingleton(plan.Broker);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<IBrokerStore>(sp => CreateStore(plan, sp.GetRequiredService<ILoggerFactory>()));
@@ -112,6 +115,13 @@ public sealed class GatehouseHost : IAsyncDisposable
                 sp.GetRequiredService<ILoggerFactory>(),
                 sp.GetRequiredService<TimeProvider>(),
                 security);
+            if (plan.Broker.MaxConnections < requestedConnections)
+            {
+                sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gatehouse.Limits").LogWarning(
+                    "Broker:MaxConnections {Requested} is more than the open-file limit ({Limit}) allows: at most {Cap} clients are accepted " +
+                    "(the rest get CONNACK 0x89 / 3). Raise the limit (ulimit -n, systemd LimitNOFILE) to accept more",
+                    requestedConnections, descriptors!.OpenFileLimit, plan.Broker.MaxConnections);
+            }
             if (security is not null)
             {
                 // Revocation: a disabled or removed identity, or a changed credential, ends its live connections.
@@ -137,6 +147,8 @@ public sealed class GatehouseHost : IAsyncDisposable
             .ConfigureKestrel(kestrel =>
             {
                 kestrel.AddServerHeader = false;
+                // Sockets past this are closed at once, before they can take the descriptors the process needs to live.
+                if (descriptors is not null) kestrel.Limits.MaxConcurrentConnections = descriptors.TransportCap;
                 _bound.Clear();
                 var certificates = kestrel.ApplicationServices.GetService<ReloadingServerCertificate>();
                 foreach (var listener in plan.Listeners)
