@@ -27,6 +27,8 @@ public sealed class InflightDelivery(Delivery delivery, ushort packetId)
     public Delivery Delivery { get; } = delivery;
     public ushort PacketId { get; } = packetId;
     public DeliveryState State { get; set; } = DeliveryState.AwaitingAck;
+    /// <summary>Position in the session's send order (packet ids wrap, so they cannot give it).</summary>
+    public long Sequence { get; init; }
     /// <summary>The store submission of <see cref="State"/> (persistent sessions; null once known durable).</summary>
     public Task? Durable { get; set; }
 }

@@ -17,7 +17,10 @@ namespace Gatehouse.Broker.Sessions;
 public sealed class Session
 {
     private readonly BrokerContext _context;
-    private readonly OrderedDictionary<ushort, InflightDelivery> _inflight = [];
+    // A plain dictionary: OrderedDictionary removes in O(n), and acknowledgements remove from the front of a window of up
+    // to MaxInflightMessages. The send order, needed only to resend, is kept in InflightDelivery.Sequence.
+    private readonly Dictionary<ushort, InflightDelivery> _inflight = [];
+    private long _inflightSequence;
     private readonly Queue<Delivery> _queue = new();
     private long _queuedBytes;
     // Completed when the queue falls back under the low-water mark; publishers' acknowledgements may wait on it.
@@ -135,8 +138,9 @@ public sealed class Session
             sendConnAck();
             Channel = channel;
             var now = _context.Now;
-            foreach (var (packetId, inflight) in _inflight)
+            foreach (var inflight in InflightInSendOrder())
             {
+                var packetId = inflight.PacketId;
                 if (IsPersistent && inflight.Durable is { IsFaulted: true } or { IsCanceled: true })
                 {
                     // Its state never reached the store: submit it again before the resend waits on it.
@@ -259,7 +263,7 @@ public sealed class Session
                 _queuedBytes += delivery.Message.Payload.Length;
                 return;
             }
-            _inflight[packetId] = new InflightDelivery(delivery, packetId) { State = state };
+            _inflight[packetId] = new InflightDelivery(delivery, packetId) { State = state, Sequence = ++_inflightSequence };
             _lastPacketId = packetId;
         }
     }
@@ -384,7 +388,7 @@ public sealed class Session
             if (IsPersistent) _context.Store.RemoveDelivery(ClientId, delivery.Message.Id).Forget();
             return false;
         }
-        _inflight[packetId] = new InflightDelivery(delivery, packetId) { Durable = durable };
+        _inflight[packetId] = new InflightDelivery(delivery, packetId) { Durable = durable, Sequence = ++_inflightSequence };
         return true;
     }
 
@@ -408,11 +412,20 @@ public sealed class Session
         throw new InvalidOperationException("No free packet identifier.");
     }
 
+    /// <summary>In-flight deliveries in the order they were first sent: resends keep it [MQTT-4.6.0-1]. Allocates (resends are rare).</summary>
+    private List<InflightDelivery> InflightInSendOrder()
+    {
+        var ordered = new List<InflightDelivery>(_inflight.Values);
+        ordered.Sort(static (a, b) => a.Sequence.CompareTo(b.Sequence));
+        return ordered;
+    }
+
     private List<Delivery> TakeSharedLocked()
     {
         var taken = new List<Delivery>();
-        foreach (var (packetId, inflight) in _inflight.ToList())
+        foreach (var inflight in InflightInSendOrder())
         {
+            var packetId = inflight.PacketId;
             // Only QoS 1 moves once sent: a QoS 2 message already sent is completed with this client when it
             // reconnects, and never sent to another member even if the session ends [MQTT-4.8.2-4], [MQTT-4.8.2-5].
             if (inflight.Delivery.ShareGroup is null || inflight.Delivery.QoS != QoS.AtLeastOnce

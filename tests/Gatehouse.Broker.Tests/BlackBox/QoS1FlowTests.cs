@@ -89,6 +89,33 @@ public sealed class QoS1FlowTests(ServerFixture fixture, ITestOutputHelper outpu
 
     [Theory]
     [MemberData(nameof(BothVersions))]
+    public async Task UnacknowledgedQos1_AfterOutOfOrderAcks_IsRedeliveredInTheOrderFirstSent(ProtocolVersion version)
+    {
+        // [MQTT-4.6.0-1]: resends go out in the order of the original PUBLISHes, even when acknowledgements in the
+        // middle of the window freed slots that later messages took.
+        var id = NewClientId();
+        var topic = NewTopic();
+        var subscriber = await ConnectPersistentAsync(version, id);
+        await subscriber.SubscribeGrantedAsync(topic, QoS.AtLeastOnce);
+        var publisher = await ConnectAsync(version);
+        for (var i = 1; i <= 5; i++) await publisher.PublishAsync(topic, $"m{i}", QoS.AtLeastOnce);
+        var first = await subscriber.ReceivePublishesAsync(5);
+        await subscriber.AckAsync(first[1]);
+        await subscriber.AckAsync(first[3]);
+        await subscriber.PingAsync();
+        for (var i = 6; i <= 7; i++) await publisher.PublishAsync(topic, $"m{i}", QoS.AtLeastOnce);
+        var later = await subscriber.ReceivePublishesAsync(2);
+        await subscriber.AbortAsync();
+
+        var resumed = await ConnectPersistentAsync(version, id);
+        var redelivered = await resumed.ReceivePublishesAsync(5);
+        Assert.Equal(["m1", "m3", "m5", "m6", "m7"], redelivered.Select(p => Text(p.Payload)));
+        Assert.All(redelivered, p => Assert.True(p.Dup));
+        Assert.Equal(new[] { first[0], first[2], first[4], later[0], later[1] }.Select(p => p.PacketId), redelivered.Select(p => p.PacketId));
+    }
+
+    [Theory]
+    [MemberData(nameof(BothVersions))]
     public async Task Qos1MessagesForAnOfflineSession_AreQueuedAndDeliveredInOrderOnResume(ProtocolVersion version)
     {
         var id = NewClientId();
