@@ -6,8 +6,11 @@ namespace Gatehouse.Broker;
 /// </summary>
 public sealed class BrokerOptions
 {
-    /// <summary>Concurrent network connections; further ones get CONNACK 0x89/0x03 and are closed.</summary>
-    public int MaxConnections { get; set; } = 100_000;
+    /// <summary>
+    /// Concurrent network connections; further ones get CONNACK 0x89/0x03 and are closed. The host lowers it to what the
+    /// process's open-file limit can carry (logged at start-up), so the default is set by that limit in practice.
+    /// </summary>
+    public int MaxConnections { get; set; } = 1_000_000;
 
     /// <summary>Largest packet accepted from a client, fixed header included (0x95 beyond). Also announced in CONNACK.</summary>
     public uint MaxPacketSize { get; set; } = 1024 * 1024;

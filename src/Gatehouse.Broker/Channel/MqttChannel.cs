@@ -162,7 +162,7 @@ public sealed class MqttChannel
     /// </summary>
     public bool SendPublish(Delivery delivery, ushort packetId, bool dup, Task? durable = null)
     {
-        var packet = OutgoingPublish.Create(delivery, packetId, dup, Context.Now, Version);
+        var packet = OutgoingPublish.Create(delivery, packetId, dup, Context.Time, Version);
         // +3 leaves room for a Topic Alias property the writer may add.
         if (ClientMaximumPacketSize != uint.MaxValue && PacketWriter.GetSize(packet, Version) + 3 > ClientMaximumPacketSize)
         {

@@ -12,7 +12,8 @@ namespace Gatehouse.Broker.Channel;
 /// <summary>Inbound PUBLISH (section 3.3) and the receiver's side of the QoS 1/2 flows (sections 4.3.2, 4.3.3).</summary>
 internal static class PublishHandler
 {
-    public static async ValueTask HandleAsync(MqttChannel channel, PublishPacket publish)
+    /// <summary>Routes one PUBLISH; completes synchronously (a ValueTask for the channel's dispatch, no state machine).</summary>
+    public static ValueTask HandleAsync(MqttChannel channel, PublishPacket publish)
     {
         var context = channel.Context;
         var options = context.Options;
@@ -28,24 +29,24 @@ internal static class PublishHandler
         if (topic.Length > options.MaxTopicLength || TopicRules.CountLevels(topic) > options.MaxTopicLevels)
         {
             Reject(channel, publish, ReasonCode.TopicNameInvalid, "topic exceeds the configured length or level limit");
-            return;
+            return ValueTask.CompletedTask;
         }
         if (topic.StartsWith("$SYS", StringComparison.Ordinal))
         {
             // $SYS belongs to the broker; clients may read it but not write it.
             Reject(channel, publish, ReasonCode.NotAuthorized, "clients may not publish to $SYS");
-            return;
+            return ValueTask.CompletedTask;
         }
         if (context.Security is { } security && channel.Principal is { } principal && !security.MayPublish(principal, topic, publish.Retain))
         {
             // Denied (and audited by security): the message goes nowhere, retained or not [MQTT-3.3.5-2].
             Deny(channel, publish, security.DenyPublishAction, topic);
-            return;
+            return ValueTask.CompletedTask;
         }
         if (channel.Principal?.Quota is { } quota && !quota.TryPublish(topic.Length + publish.Payload.Length))
         {
             RateLimited(channel, publish, topic);
-            return;
+            return ValueTask.CompletedTask;
         }
         if (publish.Retain && context.Security is { } retainSecurity && channel.Principal is { } retainer
             && !retainSecurity.TryRetain(retainer, topic, publish.Payload.Length))
@@ -54,7 +55,7 @@ internal static class PublishHandler
             // 3.1.1 QoS 1/2 disconnected (no negative acknowledgement). The message goes nowhere.
             if (publish.QoS == QoS.AtMostOnce) BrokerMetrics.Add(ref context.Metrics.MessagesDropped);
             else Reject(channel, publish, ReasonCode.QuotaExceeded, "retained message quota exceeded");
-            return;
+            return ValueTask.CompletedTask;
         }
 
         if (publish.QoS == QoS.ExactlyOnce)
@@ -73,11 +74,11 @@ internal static class PublishHandler
             {
                 // [MQTT-4.3.3-10] the message was already accepted: acknowledge again, deliver nothing new.
                 channel.Send(new PubRecPacket { PacketId = publish.PacketId });
-                return;
+                return ValueTask.CompletedTask;
             }
         }
 
-        var now = context.Now;
+        // The clock is read only for a message that expires: reading it is a measurable share of a QoS 0 PUBLISH.
         var expiry = publish.Properties?.MessageExpiryInterval;
         var message = new ApplicationMessage
         {
@@ -86,7 +87,7 @@ internal static class PublishHandler
             QoS = publish.QoS,
             Retain = publish.Retain,
             Properties = ForwardableProperties.From(publish.Properties),
-            ExpiresAt = expiry is { } seconds ? now.AddSeconds(seconds) : null,
+            ExpiresAt = expiry is { } seconds ? context.Now.AddSeconds(seconds) : null,
             PublisherClientId = channel.ClientId,
             Id = context.NextMessageId(),
         };
@@ -101,14 +102,14 @@ internal static class PublishHandler
             if (session.IsPersistent) barrier.Add(context.Store.AddIncomingQoS2(session.ClientId, publish.PacketId));
         }
         if (publish.Retain) channel.Broker.Retained.Apply(message, ref barrier);
-        var reached = channel.Broker.Router.Publish(message, ref barrier);
+        var reached = channel.Broker.Router.Publish(message, ref barrier, publish);
         // A queue limit refused it for some session: a 5.0 publisher is told (0x97) rather than given a success that
         // would hide the loss; the sessions that took it keep it (a resend is an allowed QoS 1 duplicate for them).
         var reason = barrier.Refused > 0 ? ReasonCode.QuotaExceeded
             : reached == 0 ? ReasonCode.NoMatchingSubscribers
             : ReasonCode.Success;
 
-        if (publish.QoS == QoS.AtMostOnce) return;
+        if (publish.QoS == QoS.AtMostOnce) return ValueTask.CompletedTask;
         if (publish.QoS == QoS.ExactlyOnce && reason >= ReasonCode.UnspecifiedError && channel.Version == ProtocolVersion.V500)
         {
             // A failing PUBREC ends the exchange: no PUBREL will come, so the packet id is free again at once.
@@ -124,12 +125,13 @@ internal static class PublishHandler
         if (barrier.IsEmpty)
         {
             channel.Send(ack);
-            return;
+            return ValueTask.CompletedTask;
         }
         // Acknowledged only once every queue holding it (and, for QoS 2, its packet id) is durable. The writer holds
         // the acknowledgement until then, in order, while this read loop goes on: a publisher's window of messages
         // shares group commits instead of waiting for one commit each [MQTT-4.6.0-2], [MQTT-4.6.0-3].
         channel.Connection.Enqueue(ack, barrier.WhenDurable(), () => OnStoreFailure(channel, session, publish));
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>

@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 using Gatehouse.Broker.Diagnostics;
 using Gatehouse.Broker.Sessions;
 using Gatehouse.Broker.Subscriptions;
 using Gatehouse.Protocol;
+using Gatehouse.Protocol.Packets;
 using Gatehouse.Security;
 using Gatehouse.Storage;
 
@@ -21,8 +23,9 @@ public sealed class Router(BrokerContext context)
     private readonly ConcurrentDictionary<string, ShareGroup> _groups = new(StringComparer.Ordinal);
     private readonly Lock _groupLock = new();
 
-    [ThreadStatic] private static List<RouteTarget>? t_matches;
-    [ThreadStatic] private static Dictionary<Session, PlannedDelivery>? t_plan;
+    // Reused per thread so routing a message allocates no collections; taken while in use, so a publish nested in a
+    // delivery (none today) would get its own instead of clearing the outer one's.
+    [ThreadStatic] private static RoutingScratch? t_scratch;
 
     public int SubscriptionCount => _tree.Count;
 
@@ -71,44 +74,47 @@ public sealed class Router(BrokerContext context)
     /// <summary>
     /// Delivers <paramref name="message"/> to every matching session. Queue entries of persistent sessions are
     /// submitted to the store (body once) before the in-memory deliveries, so a later acknowledgement's removal is
-    /// always submitted after them. Returns the number of sessions reached.
+    /// always submitted after them. Returns the number of sessions reached. <paramref name="decoded"/> is the PUBLISH the
+    /// message came in, if any: it already is the 3.1.1 wire form of a QoS 0 delivery with the same Retain flag.
     /// </summary>
-    public int Publish(ApplicationMessage message, ref DurabilityBarrier barrier)
+    public int Publish(ApplicationMessage message, ref DurabilityBarrier barrier, PublishPacket? decoded = null)
     {
-        var matches = t_matches ??= [];
-        var plan = t_plan ??= [];
-        matches.Clear();
-        plan.Clear();
+        var scratch = t_scratch ?? new RoutingScratch();
+        t_scratch = null;
         try
         {
+            var matches = scratch.Matches;
             _tree.Match(message.Topic, matches);
             if (matches.Count == 0) return 0;
-            List<(Session Session, Delivery Delivery)>? shared = null;
+            var deliveries = scratch.Deliveries;
+            var shared = new SharedDeliveries(message, decoded);
+            if (matches.Count == 1 && matches[0] is Subscription only)
+            {
+                // One plain subscription (the common case): nothing to merge, so no per-session plan.
+                if (PlannedDelivery.Excludes(only, message)) return 0;
+                var planned = new PlannedDelivery();
+                planned.Merge(only, message);
+                deliveries.Add((only.Session, shared.For(planned)));
+                return DeliverAll(message, deliveries, ref barrier);
+            }
+            var plan = scratch.Plan;
             foreach (var target in matches)
             {
-                switch (target)
-                {
-                    case Subscription subscription:
-                        Plan(plan, subscription, message);
-                        break;
-                    case ShareGroup group when group.Pick() is { } member:
-                        // Each shared group gets its own copy, independent of the member's other subscriptions.
-                        (shared ??= []).Add((member.Session, CreateDelivery(member, message, group)));
-                        break;
-                }
+                if (target is not Subscription subscription || PlannedDelivery.Excludes(subscription, message)) continue;
+                CollectionsMarshal.GetValueRefOrAddDefault(plan, subscription.Session, out _).Merge(subscription, message);
             }
-            var deliveries = new List<(Session Session, Delivery Delivery)>(plan.Count + (shared?.Count ?? 0));
-            foreach (var (session, planned) in plan)
+            foreach (var (session, planned) in plan) deliveries.Add((session, shared.For(planned)));
+            foreach (var target in matches)
             {
-                deliveries.Add((session, new Delivery(message, planned.QoS, planned.Retain, planned.SubscriptionIdentifiers, null)));
+                // Each shared group gets its own copy, independent of the member's other subscriptions.
+                if (target is ShareGroup group && group.Pick() is { } member) deliveries.Add((member.Session, CreateDelivery(member, message, group)));
             }
-            if (shared is not null) deliveries.AddRange(shared);
             return DeliverAll(message, deliveries, ref barrier);
         }
         finally
         {
-            matches.Clear();
-            plan.Clear();
+            scratch.Clear();
+            t_scratch = scratch;
         }
     }
 
@@ -176,28 +182,17 @@ public sealed class Router(BrokerContext context)
         }
     }
 
-    private static void Plan(Dictionary<Session, PlannedDelivery> plan, Subscription subscription, ApplicationMessage message)
+    private sealed class RoutingScratch
     {
-        // [MQTT-3.8.3-3] No Local: not back to the publishing connection's own session.
-        if (subscription.NoLocal && message.PublisherClientId == subscription.Session.ClientId) return;
-        var qos = (QoS)Math.Min((byte)message.QoS, (byte)subscription.MaximumQoS);
-        // [MQTT-3.3.1-12] / [MQTT-3.3.1-13]: Retain As Published keeps the flag, otherwise it is cleared.
-        var retain = subscription.RetainAsPublished && message.Retain;
-        if (!plan.TryGetValue(subscription.Session, out var planned))
-        {
-            planned = new PlannedDelivery();
-            plan[subscription.Session] = planned;
-        }
-        // Overlapping subscriptions: one copy at the highest QoS with every identifier [MQTT-3.3.4-2], [MQTT-3.3.4-3].
-        if (qos > planned.QoS) planned.QoS = qos;
-        planned.Retain |= retain;
-        if (subscription.SubscriptionIdentifier is { } id) (planned.SubscriptionIdentifiers ??= []).Add(id);
-    }
+        public readonly List<RouteTarget> Matches = [];
+        public readonly Dictionary<Session, PlannedDelivery> Plan = [];
+        public readonly List<(Session Session, Delivery Delivery)> Deliveries = [];
 
-    private sealed class PlannedDelivery
-    {
-        public QoS QoS;
-        public bool Retain;
-        public List<uint>? SubscriptionIdentifiers;
+        public void Clear()
+        {
+            Matches.Clear();
+            Plan.Clear();
+            Deliveries.Clear();
+        }
     }
 }

@@ -1,5 +1,6 @@
 using Gatehouse.Broker.Subscriptions;
 using Gatehouse.Protocol;
+using Gatehouse.Protocol.Packets;
 using Gatehouse.Storage;
 
 namespace Gatehouse.Broker.Sessions;
@@ -14,6 +15,12 @@ public sealed class Delivery(ApplicationMessage message, QoS qos, bool retain, L
     public List<uint>? SubscriptionIdentifiers { get; } = subscriptionIdentifiers;
     /// <summary>Set when the message came through a shared subscription, so it can move to another member.</summary>
     public ShareGroup? ShareGroup { get; } = shareGroup;
+
+    /// <summary>
+    /// This delivery as a 3.1.1 QoS 0 PUBLISH, built once and then shared by every 3.1.1 connection it is sent to (see
+    /// <see cref="OutgoingPublish"/>). Set at most once in practice; a lost race only builds an equal packet twice.
+    /// </summary>
+    internal PublishPacket? SharedPublish311;
 
     public QueuedDeliveryRecord ToRecord(string clientId) =>
         new(clientId, QoS, Retain, SubscriptionIdentifiers, ShareGroup is null ? null : TopicRulesShareKey(ShareGroup));

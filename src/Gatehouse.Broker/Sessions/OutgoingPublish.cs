@@ -6,7 +6,45 @@ namespace Gatehouse.Broker.Sessions;
 /// <summary>Builds the PUBLISH one recipient gets for a delivery.</summary>
 public static class OutgoingPublish
 {
+    /// <summary>
+    /// The PUBLISH for one recipient. A 3.1.1 (or 3.1) QoS 0 send has nothing per recipient — no packet id, no DUP, no
+    /// properties, and the writer rewrites topics (Topic Alias) for 5.0 connections only — so every such recipient of a
+    /// delivery gets the same packet, never modified once built. Anything else is built per recipient.
+    /// </summary>
     public static PublishPacket Create(Delivery delivery, ushort packetId, bool dup, DateTimeOffset now, ProtocolVersion version)
+    {
+        if (version != ProtocolVersion.V500 && packetId == 0 && !dup && delivery.QoS == QoS.AtMostOnce)
+        {
+            return delivery.SharedPublish311 ??= Build(delivery, 0, dup: false, properties: null);
+        }
+        return Build(delivery, packetId, dup, version == ProtocolVersion.V500 ? CreateProperties(delivery, now) : null);
+    }
+
+    /// <summary>
+    /// As <see cref="Create(Delivery, ushort, bool, DateTimeOffset, ProtocolVersion)"/>, reading <paramref name="time"/>
+    /// only when the PUBLISH carries a remaining Message Expiry Interval (5.0, an expiring message): most sends need no clock.
+    /// </summary>
+    public static PublishPacket Create(Delivery delivery, ushort packetId, bool dup, TimeProvider time, ProtocolVersion version)
+    {
+        var now = version == ProtocolVersion.V500 && delivery.Message.ExpiresAt is not null ? time.GetUtcNow() : default;
+        return Create(delivery, packetId, dup, now, version);
+    }
+
+    /// <summary>
+    /// Lets <paramref name="delivery"/> be sent to 3.1.1 connections as the very PUBLISH its message arrived in, when
+    /// that is already its wire form (QoS 0, same Retain flag, topic and payload; 3.1.1 encoding ignores properties). The
+    /// decoded packet is not used by anyone else once routed, and a shared packet is never modified.
+    /// </summary>
+    public static void AdoptDecoded(Delivery delivery, PublishPacket decoded)
+    {
+        var message = delivery.Message;
+        if (delivery.QoS != QoS.AtMostOnce || decoded.QoS != QoS.AtMostOnce || decoded.Dup || decoded.PacketId != 0
+            || decoded.Retain != delivery.Retain || !ReferenceEquals(decoded.Topic, message.Topic)
+            || !decoded.Payload.Equals(message.Payload)) return;
+        delivery.SharedPublish311 = decoded;
+    }
+
+    private static PublishPacket Build(Delivery delivery, ushort packetId, bool dup, MqttProperties? properties)
     {
         var message = delivery.Message;
         return new PublishPacket
@@ -17,7 +55,7 @@ public static class OutgoingPublish
             Retain = delivery.Retain,
             Dup = dup,
             PacketId = packetId,
-            Properties = version == ProtocolVersion.V500 ? CreateProperties(delivery, now) : null,
+            Properties = properties,
         };
     }
 

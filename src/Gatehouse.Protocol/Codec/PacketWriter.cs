@@ -9,6 +9,8 @@ public static class PacketWriter
     /// <summary>Writes the complete packet (fixed header included) and returns the number of bytes written.</summary>
     public static int Write(IBufferWriter<byte> output, MqttPacket packet, ProtocolVersion version)
     {
+        // PUBLISH is nearly every packet written: straight to it, not through the type tests below.
+        if (packet is PublishPacket publish) return WritePublish(output, publish, version);
         var plan = Plan(packet, version);
         var total = plan.TotalLength;
         var w = new MqttBinaryWriter(output.GetSpan(total)[..total]);
@@ -33,14 +35,27 @@ public static class PacketWriter
         return total;
     }
 
+    private static int WritePublish(IBufferWriter<byte> output, PublishPacket packet, ProtocolVersion version)
+    {
+        var plan = PublishCodec.Plan(packet, version);
+        var total = plan.TotalLength;
+        var w = new MqttBinaryWriter(output.GetSpan(total)[..total]);
+        w.WriteByte(plan.FirstByte);
+        w.WriteVariableByteInteger((uint)plan.RemainingLength);
+        PublishCodec.Encode(ref w, packet, version, plan);
+        if (w.Position != total) throw new InvalidOperationException($"Encoded {w.Position} bytes for PUBLISH, planned {total}.");
+        output.Advance(total);
+        return total;
+    }
+
     /// <summary>The encoded size in bytes, fixed header included, without encoding.</summary>
     public static int GetSize(MqttPacket packet, ProtocolVersion version) => Plan(packet, version).TotalLength;
 
     private static EncodePlan Plan(MqttPacket packet, ProtocolVersion version) => packet switch
     {
+        PublishPacket p => PublishCodec.Plan(p, version),
         ConnectPacket p => ConnectCodec.Plan(p, version),
         ConnAckPacket p => ConnAckCodec.Plan(p, version),
-        PublishPacket p => PublishCodec.Plan(p, version),
         PublishFlowPacket p => PublishFlowCodec.Plan(p, version),
         SubscribePacket p => SubscribeCodec.Plan(p, version),
         SubAckPacket p => SubAckCodec.Plan(p, version),

@@ -14,11 +14,12 @@ internal static class PublishCodec
         TopicValidation.RequireNoWildcards(topic, version);
         var packet = new PublishPacket
         {
-            Topic = Utf8Validation.Decode(topic),
             QoS = qos,
             Retain = (flags & RetainFlag) != 0,
             Dup = (flags & DupFlag) != 0,
         };
+        if (TopicNameCache.TryGet(topic, out var cached, out var utf8)) packet.SetTopic(cached, utf8);
+        else packet.Topic = Utf8Validation.Decode(topic);
         if (qos != QoS.AtMostOnce)
         {
             packet.PacketId = r.ReadUInt16();
@@ -42,7 +43,7 @@ internal static class PublishCodec
 
     public static EncodePlan Plan(PublishPacket p, ProtocolVersion version)
     {
-        long size = WireSize.String(p.Topic) + p.Payload.Length;
+        long size = (p.TopicUtf8 is { } topic ? WireSize.Binary(topic.Length) : WireSize.String(p.Topic)) + p.Payload.Length;
         if (p.QoS != QoS.AtMostOnce) size += 2;
         var properties = 0;
         if (version == ProtocolVersion.V500)
@@ -56,7 +57,9 @@ internal static class PublishCodec
 
     public static void Encode(ref MqttBinaryWriter w, PublishPacket p, ProtocolVersion version, in EncodePlan plan)
     {
-        w.WriteString(p.Topic);
+        // Same bytes either way: a UTF-8 Encoded String is a length-prefixed byte sequence (section 1.5.4).
+        if (p.TopicUtf8 is { } topic) w.WriteBinary(topic);
+        else w.WriteString(p.Topic);
         if (p.QoS != QoS.AtMostOnce) w.WriteUInt16(p.PacketId);
         if (version == ProtocolVersion.V500) PropertyWriter.Write(ref w, p.Properties, PropertyScope.Publish, plan.PropertiesLength);
         w.WriteBytes(p.Payload.Span);

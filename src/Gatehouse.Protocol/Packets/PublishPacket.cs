@@ -2,6 +2,11 @@ namespace Gatehouse.Protocol.Packets;
 
 public sealed class PublishPacket : MqttPacket
 {
+    // The UTF-8 form of the topic this packet was given by SetTopic, valid only while Topic is still that very string
+    // (a writer replacing the topic by a Topic Alias, or any other assignment, falls back to encoding Topic).
+    private string? _topicUtf8Of;
+    private byte[]? _topicUtf8;
+
     public override PacketType Type => PacketType.Publish;
 
     /// <summary>May be empty in 5.0 when a Topic Alias stands for it.</summary>
@@ -13,4 +18,18 @@ public sealed class PublishPacket : MqttPacket
     /// <summary>Zero for QoS 0 (absent on the wire).</summary>
     public ushort PacketId { get; set; }
     public MqttProperties? Properties { get; set; }
+
+    /// <summary>
+    /// Sets <see cref="Topic"/> with its UTF-8 form (which must be exactly that), so encoding the packet — once per
+    /// recipient when it is shared — copies bytes instead of transcoding the string each time.
+    /// </summary>
+    public void SetTopic(string topic, byte[] utf8)
+    {
+        Topic = topic;
+        _topicUtf8Of = topic;
+        _topicUtf8 = utf8;
+    }
+
+    /// <summary>The UTF-8 form of <see cref="Topic"/> when known (see <see cref="SetTopic"/>); null otherwise.</summary>
+    internal byte[]? TopicUtf8 => ReferenceEquals(_topicUtf8Of, Topic) ? _topicUtf8 : null;
 }
