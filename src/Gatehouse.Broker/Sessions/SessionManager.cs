@@ -21,7 +21,14 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
 
     public int Count => _sessions.Count;
 
-    public IEnumerable<Session> All => _sessions.Values;
+    /// <summary>Every session, enumerated in place (<c>Values</c> would take every lock and copy them all).</summary>
+    public IEnumerable<Session> All
+    {
+        get
+        {
+            foreach (var pair in _sessions) yield return pair.Value;
+        }
+    }
 
     public Session? Find(string clientId) => _sessions.GetValueOrDefault(clientId);
 
@@ -179,7 +186,7 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
     public void Sweep(DateTimeOffset now)
     {
         List<ApplicationMessage>? wills = null;
-        foreach (var session in _sessions.Values)
+        foreach (var (_, session) in _sessions)
         {
             if (session.IsConnected) continue;
             lock (_lock)
@@ -209,7 +216,7 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
     public int PurgeExpiredMessages(DateTimeOffset now)
     {
         var removed = 0;
-        foreach (var session in _sessions.Values) removed += session.PurgeExpired(now);
+        foreach (var (_, session) in _sessions) removed += session.PurgeExpired(now);
         return removed;
     }
 
