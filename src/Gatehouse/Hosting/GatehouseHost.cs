@@ -7,6 +7,7 @@ using Gatehouse.Security.Authentication;
 using Gatehouse.Security.Identities;
 using Gatehouse.Storage;
 using Gatehouse.Storage.Embedded;
+using Gatehouse.Transport.Sockets;
 using Gatehouse.Transport.Tcp;
 using Gatehouse.Transport.Tls;
 using Gatehouse.Transport.WebSockets;
@@ -31,6 +32,7 @@ public sealed class GatehouseHost : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly HostPlan _plan;
     private readonly List<(ListenerSpec Spec, ListenOptions Options)> _bound = [];
+    private SocketListener? _socketListener;
 
     private GatehouseHost(HostPlan plan, IConfiguration configuration)
     {
@@ -48,6 +50,9 @@ public sealed class GatehouseHost : IAsyncDisposable
     /// </summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        // The broker (with its store and security) first, outside the host: a damaged store or security database stops
+        // start-up with its one-line error, not with the host's "Hosting failed to start" report.
+        _app.Services.GetRequiredService<MqttBroker>();
         try
         {
             await _app.StartAsync(cancellationToken);
@@ -60,7 +65,27 @@ public sealed class GatehouseHost : IAsyncDisposable
 
     /// <summary>The listeners with the endpoints they are bound to, in start-up line order.</summary>
     public IEnumerable<(ListenerSpec Listener, IPEndPoint EndPoint)> BoundListeners
-        => _bound.Select(b => (b.Spec, b.Options.IPEndPoint ?? new IPEndPoint(_plan.BindAddress, b.Spec.Port)));
+    {
+        get
+        {
+            foreach (var spec in _plan.Listeners)
+            {
+                if (IsOwnTcpListener(spec))
+                {
+                    yield return (spec, _socketListener?.EndPoint ?? new IPEndPoint(_plan.BindAddress, spec.Port));
+                    continue;
+                }
+                foreach (var (bound, options) in _bound)
+                {
+                    if (bound == spec) yield return (spec, options.IPEndPoint ?? new IPEndPoint(_plan.BindAddress, spec.Port));
+                }
+            }
+        }
+    }
+
+    /// <summary>The plain-TCP MQTT listener runs on Gatehouse's own socket transport unless Kestrel was asked for.</summary>
+    private bool IsOwnTcpListener(ListenerSpec spec)
+        => spec.Kind == ListenerKind.Mqtt && _plan.Server.TcpTransport == TcpTransportKind.Sockets;
 
     /// <summary>Completes when the host was asked to stop (SIGTERM, SIGINT, Ctrl+C) and has shut down gracefully.</summary>
     public Task WaitForShutdownAsync(CancellationToken cancellationToken) => _app.WaitForShutdownAsync(cancellationToken);
@@ -131,6 +156,15 @@ public sealed class GatehouseHost : IAsyncDisposable
             return broker;
         });
         builder.Services.AddHostedService<BrokerLifetimeService>();
+        if (plan.Listeners.FirstOrDefault(IsOwnTcpListener) is { } tcp)
+        {
+            builder.Services.AddSingleton(sp => _socketListener = new SocketListener(
+                sp.GetRequiredService<MqttBroker>(),
+                sp.GetRequiredService<ILoggerFactory>().CreateLogger<SocketListener>(),
+                descriptors?.TransportCap ?? long.MaxValue,
+                (int)Math.Min(int.MaxValue, inputBuffer)));
+            builder.Services.AddHostedService(sp => new SocketListenerService(sp.GetRequiredService<SocketListener>(), tcp, plan.BindAddress));
+        }
         if (plan.Certificate is { } initialCertificate)
         {
             // --tls-cert / --tls-key are watched: new handshakes use the new certificate without a restart.
@@ -153,6 +187,7 @@ public sealed class GatehouseHost : IAsyncDisposable
                 var certificates = kestrel.ApplicationServices.GetService<ReloadingServerCertificate>();
                 foreach (var listener in plan.Listeners)
                 {
+                    if (IsOwnTcpListener(listener)) continue;
                     kestrel.Listen(plan.BindAddress, listener.Port, options =>
                     {
                         ConfigureListener(options, listener.Kind, certificates, plan.Security?.ClientCertificates);
@@ -160,6 +195,7 @@ public sealed class GatehouseHost : IAsyncDisposable
                     });
                 }
             });
+        if (plan.Listeners.All(IsOwnTcpListener)) builder.Services.AddSingleton<Microsoft.AspNetCore.Hosting.Server.IServer, NoHttpServer>();
 
         var app = builder.Build();
 

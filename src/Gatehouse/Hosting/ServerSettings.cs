@@ -32,6 +32,12 @@ public sealed class ServerSettings
     /// <summary>Time allowed for a graceful shutdown before connections are cut.</summary>
     public int ShutdownTimeoutSeconds { get; set; } = 10;
 
+    /// <summary>
+    /// Who runs the plain-TCP MQTT listener: sockets (Gatehouse's own, the default: less memory per connection and
+    /// fewer thread hand-offs per packet) or kestrel (ASP.NET Core's socket transport). TLS and WebSocket always use Kestrel.
+    /// </summary>
+    public TcpTransportKind TcpTransport { get; set; } = TcpTransportKind.Sockets;
+
     public TlsSettings Tls { get; set; } = new();
 }
 
@@ -46,6 +52,12 @@ public sealed class TlsSettings
 
     /// <summary>Password of the PFX file or of an encrypted PEM key.</summary>
     public string? Password { get; set; }
+}
+
+public enum TcpTransportKind
+{
+    Sockets,
+    Kestrel,
 }
 
 public enum StorageKind

@@ -1,0 +1,135 @@
+using System.Net;
+using System.Net.Sockets;
+using Gatehouse.Broker;
+using Gatehouse.Broker.Connections;
+using Microsoft.Extensions.Logging;
+
+namespace Gatehouse.Transport.Sockets;
+
+/// <summary>
+/// Gatehouse's own plain-TCP MQTT listener (<c>Server:TcpTransport = Sockets</c>, the default). Kestrel's socket
+/// transport gives every connection two pipes, a receive and a send loop and a feature collection (about 3.5 KB while
+/// idle) and moves every packet across four thread-pool hand-offs; here a connection is its socket plus a reader and
+/// a writer that use it directly: nothing buffered while idle, a received packet is handled on the thread that saw the
+/// socket become readable, and a flush is one non-blocking send on the writer's thread.
+/// TLS and WebSocket listeners stay on Kestrel.
+/// </summary>
+public sealed class SocketListener : IAsyncDisposable
+{
+    private readonly MqttBroker _broker;
+    private readonly ILogger _log;
+    private readonly long _connectionCap;
+    private readonly int _maxInputBufferSize;
+    private Socket? _socket;
+    private Task? _acceptLoop;
+    private long _open;
+
+    /// <param name="connectionCap">Sockets held at once; beyond it an accepted socket is closed at once.</param>
+    /// <param name="maxInputBufferSize">The largest input a connection may buffer (a whole packet must fit).</param>
+    public SocketListener(MqttBroker broker, ILogger<SocketListener> log, long connectionCap, int maxInputBufferSize)
+    {
+        _broker = broker;
+        _log = log;
+        _connectionCap = connectionCap;
+        _maxInputBufferSize = maxInputBufferSize;
+    }
+
+    /// <summary>The bound endpoint (with the port chosen when 0 was asked for); null before <see cref="Bind"/>.</summary>
+    public IPEndPoint? EndPoint => _socket?.LocalEndPoint as IPEndPoint;
+
+    /// <summary>Open connections accepted by this listener.</summary>
+    public long OpenConnections => Interlocked.Read(ref _open);
+
+    /// <summary>Binds and listens. Throws <see cref="SocketException"/> when the address cannot be bound.</summary>
+    public void Bind(IPEndPoint endPoint)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (endPoint.Address.Equals(IPAddress.IPv6Any)) socket.DualMode = true;
+            // As Kestrel does: a restarted broker can bind while the old connections are in TIME_WAIT.
+            if (!OperatingSystem.IsWindows()) socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            socket.Bind(endPoint);
+            // The kernel caps the backlog at net.core.somaxconn; a connect storm needs a long one.
+            socket.Listen(4096);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        _socket = socket;
+    }
+
+    public void Start()
+    {
+        if (_socket is null) throw new InvalidOperationException("Bind first.");
+        _acceptLoop = AcceptLoopAsync(_socket);
+    }
+
+    /// <summary>Stops accepting. Open connections are the broker's to close (graceful shutdown).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _socket?.Dispose();
+        if (_acceptLoop is { } loop) await loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    internal void OnConnectionClosed() => Interlocked.Decrement(ref _open);
+
+    private async Task AcceptLoopAsync(Socket listener)
+    {
+        while (true)
+        {
+            Socket socket;
+            try
+            {
+                socket = await listener.AcceptAsync().ConfigureAwait(false);
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted)
+            {
+                return;
+            }
+            catch (SocketException ex)
+            {
+                // Out of descriptors (EMFILE/ENFILE) or a connection reset while queued: report it and keep accepting,
+                // after a pause so a persistent condition does not spin.
+                _broker.Context.Limits.Hit("accept", $"accepting on {EndPoint} failed: {ex.Message}");
+                await Task.Delay(10).ConfigureAwait(false);
+                continue;
+            }
+            Accept(socket);
+        }
+    }
+
+    private void Accept(Socket socket)
+    {
+        if (Interlocked.Increment(ref _open) > _connectionCap)
+        {
+            Interlocked.Decrement(ref _open);
+            _broker.Context.Limits.Hit("open-file limit",
+                $"{_connectionCap} sockets are open on {EndPoint}; connection from {socket.RemoteEndPoint} closed at once");
+            socket.Dispose();
+            return;
+        }
+        try
+        {
+            socket.NoDelay = true;
+            socket.Blocking = false;
+            var info = new ConnectionInfo(ListenerNames.Tcp, socket.RemoteEndPoint, socket.LocalEndPoint, IsSecure: false);
+            var connection = new SocketConnection(socket, this, _maxInputBufferSize);
+            // Runs until the read loop's first wait. The connection logs and contains its own failures (ClientConnection.RunAsync).
+            _ = _broker.HandleConnectionAsync(connection, info, CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Reset before we got to it.
+            _log.LogDebug(ex, "Accepted connection failed before it started");
+            Interlocked.Decrement(ref _open);
+            socket.Dispose();
+        }
+    }
+}

@@ -1,0 +1,126 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+
+namespace Gatehouse.Transport.Sockets;
+
+/// <summary>
+/// The write side of a <see cref="SocketConnection"/>: a <see cref="PipeWriter"/> over one pooled buffer that a flush
+/// sends with a single non-blocking <c>send</c> on the flushing thread. Only what the socket cannot take at once
+/// waits for it asynchronously. The buffer goes back to the pool after every flush, so an idle connection holds none.
+/// </summary>
+internal sealed class SocketOutput : PipeWriter
+{
+    private const int MinimumBuffer = 4 * 1024;
+
+    private readonly SocketConnection _connection;
+    private readonly Socket _socket;
+    private byte[]? _buffer;
+    private int _written;
+    private bool _failed;
+    private bool _completed;
+
+    public SocketOutput(SocketConnection connection, Socket socket)
+    {
+        _connection = connection;
+        _socket = socket;
+    }
+
+    public override void Advance(int bytes)
+    {
+        if ((uint)bytes > (uint)(_buffer?.Length - _written ?? 0)) throw new ArgumentOutOfRangeException(nameof(bytes));
+        _written += bytes;
+    }
+
+    public override Memory<byte> GetMemory(int sizeHint = 0)
+    {
+        EnsureSpace(sizeHint);
+        return _buffer.AsMemory(_written);
+    }
+
+    public override Span<byte> GetSpan(int sizeHint = 0)
+    {
+        EnsureSpace(sizeHint);
+        return _buffer.AsSpan(_written);
+    }
+
+    public override bool CanGetUnflushedBytes => true;
+    public override long UnflushedBytes => _written;
+
+    public override void CancelPendingFlush()
+    {
+        // Flushes complete on their own (the send finishes or fails); there is no wait to cancel.
+    }
+
+    public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+    {
+        if (_failed) return new ValueTask<FlushResult>(new FlushResult(isCanceled: false, isCompleted: true));
+        if (_written == 0) return default;
+        var sent = _socket.Send(_buffer.AsSpan(0, _written), SocketFlags.None, out var error);
+        if (error == SocketError.Success && sent == _written)
+        {
+            ReleaseBuffer();
+            return default;
+        }
+        if (error is not (SocketError.Success or SocketError.WouldBlock)) throw Fail(new SocketException((int)error));
+        // The socket's send buffer is full (a slow reader): the rest goes when it drains.
+        return SendRestAsync(error == SocketError.Success ? sent : 0, cancellationToken);
+    }
+
+    public override void Complete(Exception? exception = null)
+    {
+        if (_completed) return;
+        _completed = true;
+        ReleaseBuffer();
+        _connection.OnOutputCompleted();
+    }
+
+    private async ValueTask<FlushResult> SendRestAsync(int offset, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (offset < _written)
+            {
+                offset += await _socket.SendAsync(_buffer.AsMemory(offset, _written - offset), SocketFlags.None, cancellationToken)
+                    .ConfigureAwait(false);
+            }
+        }
+        catch (SocketException ex)
+        {
+            throw Fail(ex);
+        }
+        ReleaseBuffer();
+        return default;
+    }
+
+    private IOException Fail(SocketException error)
+    {
+        _failed = true;
+        ReleaseBuffer();
+        return new IOException(error.Message, error);
+    }
+
+    private void EnsureSpace(int sizeHint)
+    {
+        if (_completed) throw new InvalidOperationException("Writing is not allowed after the writer was completed.");
+        var needed = Math.Max(sizeHint, 1);
+        if (_buffer is null)
+        {
+            _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(needed, MinimumBuffer));
+            return;
+        }
+        if (_buffer.Length - _written >= needed) return;
+        var larger = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, _written + needed));
+        _buffer.AsSpan(0, _written).CopyTo(larger);
+        ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = larger;
+    }
+
+    private void ReleaseBuffer()
+    {
+        _written = 0;
+        if (_buffer is not { } buffer) return;
+        _buffer = null;
+        ArrayPool<byte>.Shared.Return(buffer);
+    }
+}

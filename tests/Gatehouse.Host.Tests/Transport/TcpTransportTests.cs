@@ -1,0 +1,151 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using Gatehouse.Host.Tests.Infrastructure;
+using Gatehouse.Protocol;
+using Gatehouse.Protocol.Packets;
+using Gatehouse.Testing;
+
+namespace Gatehouse.Host.Tests.Transport;
+
+/// <summary>
+/// The plain-TCP listener on both transports (<c>Server:TcpTransport</c>): Gatehouse's own sockets (the default) and
+/// Kestrel's. What a transport can get wrong: packets split across receives or spanning many, input and output larger
+/// than its buffers, a reader that stops reading while the broker writes, a peer that resets mid-stream.
+/// </summary>
+public sealed class TcpTransportTests
+{
+    public static TheoryData<string> Transports => new() { "sockets", "kestrel" };
+
+    private static Task<ServerProcess> StartAsync(string transport)
+        => ServerProcess.StartAsync(new ServerProcessOptions { Arguments = [$"--Server:TcpTransport={transport}"] });
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task A_publish_larger_than_every_buffer_arrives_whole(string transport)
+    {
+        await using var server = await StartAsync(transport);
+        await using var subscriber = await MqttTestClient.ConnectNewAsync(server.MqttPort, ProtocolVersion.V500, "big-sub");
+        await subscriber.SubscribeGrantedAsync("big/#", QoS.AtLeastOnce);
+        await using var publisher = await MqttTestClient.ConnectNewAsync(server.MqttPort, ProtocolVersion.V500, "big-pub");
+
+        // Just under the default Maximum Packet Size (1 MiB): many receives in, one growing write buffer out.
+        var payload = new byte[1_000_000];
+        Random.Shared.NextBytes(payload);
+        var ack = await publisher.PublishAsync("big/one", payload, QoS.AtLeastOnce);
+        Assert.Equal(ReasonCode.Success, ack!.ReasonCode);
+
+        var received = await subscriber.ReceivePublishAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal("big/one", received.Topic);
+        Assert.True(payload.AsSpan().SequenceEqual(received.Payload.Span), "payload differs");
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task Packets_sent_a_byte_at_a_time_are_reassembled(string transport)
+    {
+        await using var server = await StartAsync(transport);
+        await using var subscriber = await MqttTestClient.ConnectNewAsync(server.MqttPort, ProtocolVersion.V311, "bytes-sub");
+        await subscriber.SubscribeGrantedAsync("bytes/#", QoS.AtLeastOnce);
+
+        await using var publisher = await MqttTestClient.OpenAsync(server.MqttPort, ProtocolVersion.V311, "bytes-pub");
+        var connect = MqttWire.Connect(ProtocolVersion.V311, "bytes-pub");
+        var publish = MqttTestClient.Encode(new PublishPacket
+        {
+            Topic = "bytes/x", Payload = "split into single bytes"u8.ToArray(), QoS = QoS.AtLeastOnce, PacketId = 7,
+        }, ProtocolVersion.V311);
+        await publisher.SendInChunksAsync([.. connect, .. publish], chunkSize: 1);
+
+        Assert.IsType<ConnAckPacket>(await publisher.ReceiveAsync());
+        Assert.Equal(7, (await publisher.ReceiveAsync<PubAckPacket>()).PacketId);
+        var received = await subscriber.ReceivePublishAsync();
+        Assert.Equal("split into single bytes", System.Text.Encoding.UTF8.GetString(received.Payload.Span));
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task A_subscriber_that_stops_reading_gets_every_message_in_order_when_it_reads_again(string transport)
+    {
+        await using var server = await StartAsync(transport);
+        // A raw socket with a small receive buffer that reads nothing for a while: the broker's writes back up into its
+        // socket's send buffer and then wait for it to drain.
+        using var subscriber = new TcpClient { ReceiveBufferSize = 4096, NoDelay = true };
+        await subscriber.ConnectAsync("127.0.0.1", server.MqttPort);
+        var stream = subscriber.GetStream();
+        await stream.WriteAsync(MqttWire.Connect(ProtocolVersion.V311, "stalled-sub"));
+        MqttWire.AssertSuccessfulConnAck(await MqttWire.ReadPacketAsync(stream));
+        await stream.WriteAsync(MqttTestClient.Encode(new SubscribePacket
+        {
+            PacketId = 1, Subscriptions = [new TopicSubscription { TopicFilter = "stall/#", MaximumQoS = QoS.AtMostOnce }],
+        }, ProtocolVersion.V311));
+        Assert.Equal(0x90, (await MqttWire.ReadPacketAsync(stream))[0]);
+
+        const int Messages = 2_000;
+        const int PayloadSize = 2_048;
+        await using (var publisher = await MqttTestClient.ConnectNewAsync(server.MqttPort, ProtocolVersion.V311, "stall-pub"))
+        {
+            var payload = new byte[PayloadSize];
+            for (var i = 0; i < Messages; i++)
+            {
+                BinaryPrimitives.WriteInt32BigEndian(payload, i);
+                await publisher.PublishAsync("stall/x", payload);
+            }
+            // QoS 1 round trip: every QoS 0 message before it has been routed to the stalled subscriber.
+            await publisher.PublishAsync("other", "fence", QoS.AtLeastOnce);
+        }
+        await Task.Delay(500);
+
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var buffer = new byte[64 * 1024];
+        var pending = new List<byte>();
+        var next = 0;
+        while (next < Messages)
+        {
+            var read = await stream.ReadAsync(buffer, cts.Token);
+            Assert.True(read > 0, $"connection closed after {next} messages");
+            pending.AddRange(buffer.AsSpan(0, read));
+            int length;
+            while ((length = MqttWire.CompletePacketLength(pending.ToArray())) > 0)
+            {
+                var packet = pending.GetRange(0, length).ToArray();
+                pending.RemoveRange(0, length);
+                Assert.Equal(0x30, packet[0]);
+                var payloadStart = length - PayloadSize;
+                Assert.Equal(next, BinaryPrimitives.ReadInt32BigEndian(packet.AsSpan(payloadStart)));
+                next++;
+            }
+        }
+        Assert.Equal(Messages, next);
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task A_peer_that_resets_while_the_broker_writes_to_it_leaves_the_broker_serving_others(string transport)
+    {
+        await using var server = await StartAsync(transport);
+        var reset = new TcpClient { ReceiveBufferSize = 4096 };
+        await reset.ConnectAsync("127.0.0.1", server.MqttPort);
+        var stream = reset.GetStream();
+        await stream.WriteAsync(MqttWire.Connect(ProtocolVersion.V311, "reset-sub"));
+        MqttWire.AssertSuccessfulConnAck(await MqttWire.ReadPacketAsync(stream));
+        await stream.WriteAsync(MqttTestClient.Encode(new SubscribePacket
+        {
+            PacketId = 1, Subscriptions = [new TopicSubscription { TopicFilter = "reset/#", MaximumQoS = QoS.AtMostOnce }],
+        }, ProtocolVersion.V311));
+        Assert.Equal(0x90, (await MqttWire.ReadPacketAsync(stream))[0]);
+
+        await using var publisher = await MqttTestClient.ConnectNewAsync(server.MqttPort, ProtocolVersion.V311, "reset-pub");
+        var payload = new byte[8_192];
+        for (var i = 0; i < 200; i++) await publisher.PublishAsync("reset/x", payload);
+        // RST instead of FIN, with the broker's writes still in flight.
+        reset.Client.LingerState = new LingerOption(true, 0);
+        reset.Dispose();
+        for (var i = 0; i < 200; i++) await publisher.PublishAsync("reset/x", payload);
+
+        await using var probe = await MqttTestClient.ConnectNewAsync(server.MqttPort, ProtocolVersion.V500, "after-reset");
+        await probe.SubscribeGrantedAsync("after/#", QoS.AtLeastOnce);
+        var ack = await publisher.PublishAsync("after/y", "still serving", QoS.AtLeastOnce);
+        Assert.NotNull(ack);
+        Assert.Equal("still serving", System.Text.Encoding.UTF8.GetString((await probe.ReceivePublishAsync()).Payload.Span));
+        Assert.False(server.HasExited);
+    }
+}
