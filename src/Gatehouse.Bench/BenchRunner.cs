@@ -221,7 +221,11 @@ public sealed class BenchRunner
         var deadline = duration > 0 ? start + (long)(duration * Stopwatch.Frequency) : long.MaxValue;
         var active = publishers.Where(p => p.Connection is not null).ToArray();
         var plans = SplitCount(_o.Count, active.Length)
-            .Select(count => new PublishPlan { Count = count, DeadlineTicks = deadline, Rate = _o.Rate, Inflight = _o.Inflight, Window = _o.Window!.Value })
+            .Select((count, i) => new PublishPlan
+            {
+                Count = count, DeadlineTicks = deadline, Rate = _o.Rate, Inflight = _o.Inflight, Window = _o.Window!.Value,
+                Phase = (double)i / active.Length,
+            })
             .ToArray();
         using var publishStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         if (duration > 0) publishStop.CancelAfter(TimeSpan.FromSeconds(duration + 1));

@@ -16,6 +16,11 @@ internal sealed record PublishPlan
     public long DeadlineTicks { get; init; } = long.MaxValue;
     /// <summary>Messages per second; 0 = as fast as flow control allows.</summary>
     public double Rate { get; init; }
+    /// <summary>
+    /// Paced runs: where in the period (0 to 1) this publisher's schedule starts. Publishers spread over the period send
+    /// at evenly spaced instants, as independent devices do, instead of all at once on each timer tick.
+    /// </summary>
+    public double Phase { get; init; }
     /// <summary>QoS 1/2: most unacknowledged messages.</summary>
     public int Inflight { get; init; } = 16;
     /// <summary>QoS 0 end-to-end window: most messages sent but not yet received by every expected subscriber; 0 = open loop.</summary>
@@ -116,7 +121,7 @@ internal sealed class Publisher : IPacketSink
     {
         var connection = Connection ?? throw new InvalidOperationException("not connected");
         var batch = new byte[Math.Max(BatchBytes, _template.Length)];
-        var start = Stopwatch.GetTimestamp();
+        var start = Stopwatch.GetTimestamp() + (plan.Rate > 0 ? (long)(plan.Phase * Stopwatch.Frequency / plan.Rate) : 0);
         ushort nextPacketId = 0;
         _window = plan.Window;
         Volatile.Write(ref _wakeAtInflight, plan.Inflight / 2);
@@ -131,7 +136,7 @@ internal sealed class Publisher : IPacketSink
                 allowed = (int)Math.Min(allowed, plan.Count - _sent);
                 if (plan.Rate > 0)
                 {
-                    var due = (long)((now - start) * plan.Rate / Stopwatch.Frequency) + 1 - _sent;
+                    var due = now < start ? 0 : (long)((now - start) * plan.Rate / Stopwatch.Frequency) + 1 - _sent;
                     if (due <= 0)
                     {
                         // Sleep until the next message is due (timers have about 1 ms resolution).

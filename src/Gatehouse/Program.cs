@@ -1,3 +1,5 @@
 using Gatehouse.Cli;
+using Gatehouse.Hosting;
 
+IoThreadMode.ApplyForServe(args);
 return await GatehouseCli.RunAsync(args);

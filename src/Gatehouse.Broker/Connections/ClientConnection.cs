@@ -181,6 +181,8 @@ public sealed class ClientConnection
                 input.AdvanceTo(buffer.Start);
                 break;
             }
+            // Writers woken while this buffer is handled run once, here, when it is done (DeferredWrites).
+            DeferredWrites.Begin();
             try
             {
                 while (!IsClosing)
@@ -189,14 +191,30 @@ public sealed class ClientConnection
                     if (!PacketReader.TryRead(ref buffer, Protocol.DecodeVersion, _context.Options.MaxPacketSize, out var packet)) break;
                     BrokerMetrics.Add(ref _context.Metrics.BytesReceived, before - buffer.Length);
                     BrokerMetrics.Add(ref _context.Metrics.MessagesReceived);
-                    await Protocol.HandleAsync(packet!).ConfigureAwait(false);
+                    var handled = Protocol.HandleAsync(packet!);
+                    if (handled.IsCompletedSuccessfully)
+                    {
+                        handled.GetAwaiter().GetResult();
+                    }
+                    else
+                    {
+                        // The batch is per thread: close it before this loop may continue on another one.
+                        DeferredWrites.End();
+                        await handled.ConfigureAwait(false);
+                        DeferredWrites.Begin();
+                    }
                 }
             }
             catch (MqttProtocolException ex)
             {
+                DeferredWrites.End();
                 Protocol.OnProtocolViolation(ex);
                 input.AdvanceTo(buffer.End);
                 return;
+            }
+            finally
+            {
+                DeferredWrites.End();
             }
             if (result.IsCompleted)
             {

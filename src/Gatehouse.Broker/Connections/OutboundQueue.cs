@@ -31,9 +31,18 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
             _items.Enqueue(item);
             if (!_waiting) return true;
             _waiting = false;
+            // Inside a read loop's batch the wake waits for the batch's end and then runs on that thread.
+            if (DeferredWrites.TryDefer(this)) return true;
         }
         _wait.SetResult(true);
         return true;
+    }
+
+    /// <summary>Wakes the consumer on this thread (a deferred wake, see <see cref="DeferredWrites"/>).</summary>
+    internal void WakeInline()
+    {
+        _wait.RunContinuationsAsynchronously = false;
+        _wait.SetResult(true);
     }
 
     /// <summary>Takes the next packet, if any (consumer only).</summary>
@@ -55,6 +64,7 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
             if (_items.Count > 0) return new ValueTask<bool>(true);
             if (_completed) return new ValueTask<bool>(false);
             _wait.Reset();
+            _wait.RunContinuationsAsynchronously = true;
             _waiting = true;
             return new ValueTask<bool>(this, _wait.Version);
         }

@@ -77,7 +77,10 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
                     existing.Detach(previous);
                     previous.DisconnectByServer(ReasonCode.SessionTakenOver);
                 }
-                if (cleanStart)
+                // A session with expiry 0 (3.1.1 clean session) lasts as long as its network connection, and a takeover
+                // has just ended that connection [MQTT-3.1.2-6] [MQTT-3.1.2-23]: it is not resumed even without Clean
+                // Start, whether or not the old connection's DISCONNECT was handled first.
+                if (cleanStart || !existing.IsPersistent)
                 {
                     endedWill = EndLocked(existing, ref barrier);
                 }

@@ -56,6 +56,24 @@ public sealed class SessionsAndExpiryTests(ServerFixture fixture, ITestOutputHel
         Assert.False(await SubscriptionSurvivedAsync(ProtocolVersion.V311, second, topic), "the clean session's subscription survived");
     }
 
+    [Theory]
+    [InlineData(ProtocolVersion.V311)]
+    [InlineData(ProtocolVersion.V500)]
+    public async Task A_taken_over_session_with_expiry_0_ends_with_its_connection_and_is_not_resumed(ProtocolVersion version)
+    {
+        // [MQTT-3.1.2-6] / [MQTT-3.1.2-23]: the takeover ends the old network connection, and a session with expiry 0
+        // (3.1.1 clean session) ends with it, even though the new CONNECT asks to resume.
+        var id = NewClientId();
+        var topic = NewTopic();
+        var first = await ConnectAsync(version, id, cleanStart: true);
+        await first.SubscribeGrantedAsync(topic, QoS.AtLeastOnce);
+
+        var (second, connAck) = await ConnectRawAsync(version, id, cleanStart: false, version == ProtocolVersion.V500 ? Expiry(60) : null);
+        Assert.False(connAck.SessionPresent);
+        Assert.True(await first.WaitForCloseAsync(), "the taken-over connection stayed open");
+        Assert.False(await SubscriptionSurvivedAsync(version, second, topic), "the taken-over session's subscription survived");
+    }
+
     [Fact]
     public async Task V5_SessionExpiry0_SessionEndsWithTheConnection()
     {
