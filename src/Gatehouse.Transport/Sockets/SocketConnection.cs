@@ -1,12 +1,13 @@
 using System.IO.Pipelines;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 
 namespace Gatehouse.Transport.Sockets;
 
 /// <summary>
 /// One accepted TCP connection as the broker sees it: a duplex pipe whose reader and writer work on the socket
-/// directly (see <see cref="SocketInput"/> and <see cref="SocketOutput"/>). The socket closes once both sides are
-/// completed.
+/// directly (see <see cref="SocketInput"/> and <see cref="SocketOutput"/>). The socket is watched by one
+/// <see cref="ReadinessLoop"/> from the start and closes once both sides are completed.
 /// </summary>
 internal sealed class SocketConnection : IDuplexPipe
 {
@@ -14,14 +15,18 @@ internal sealed class SocketConnection : IDuplexPipe
     private readonly SocketListener _listener;
     private readonly SocketInput _input;
     private readonly SocketOutput _output;
+    private readonly ReadinessLoop _loop;
+    private readonly GCHandle _registration;
     private int _completedSides;
 
-    public SocketConnection(Socket socket, SocketListener listener, int maxInputBufferSize)
+    public SocketConnection(Socket socket, SocketListener listener, ReadinessLoop loop, int maxInputBufferSize)
     {
         _socket = socket;
         _listener = listener;
+        _loop = loop;
         _input = new SocketInput(this, socket, maxInputBufferSize);
         _output = new SocketOutput(this, socket);
+        _registration = loop.Register(socket, _input);
     }
 
     public PipeReader Input => _input;
@@ -45,6 +50,7 @@ internal sealed class SocketConnection : IDuplexPipe
     private void OnSideCompleted()
     {
         if (Interlocked.Increment(ref _completedSides) != 2) return;
+        _loop.Unregister(_socket, _registration);
         _socket.Dispose();
         _listener.OnConnectionClosed();
     }

@@ -8,20 +8,25 @@ namespace Gatehouse.Transport.Sockets;
 /// <summary>
 /// The read side of a <see cref="SocketConnection"/>: a <see cref="PipeReader"/> that receives straight into one pooled
 /// buffer. An idle connection holds no buffer at all: when nothing is readable the buffer goes back to the pool and the
-/// reader waits with a zero-byte receive, which the runtime turns into a readiness wait on its epoll thread. When the
-/// socket becomes readable the waiting read loop continues on the thread that saw it, with no pipe in between.
+/// read waits for the <see cref="ReadinessLoop"/> to report the socket readable; the read loop then continues on that
+/// loop's thread, with no pipe and no thread hand-off in between.
 /// </summary>
 internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>
 {
     private const int MinimumReceive = 8 * 1024;
 
-    private readonly SocketConnection _connection;
+    // Who owns the next step: the reader (Idle), a waiting read (Waiting: whoever moves it back to Idle completes the
+    // wait), or a readiness report that came while no read was waiting (Signaled: the next read receives again).
+    private const int Idle = 0;
+    private const int Waiting = 1;
+    private const int Signaled = 2;
+
     private readonly Socket _socket;
     private readonly int _maxBufferSize;
-    private readonly Action _onReadable;
-    private readonly Lock _sync = new();
+    private readonly SocketConnection _connection;
 
     // Unconsumed bytes are _buffer[_start.._end); _examinedAll says the reader needs more than that before it can go on.
+    // Only the side that owns the reader's turn (the reader, or whoever completes its wait) touches these.
     private byte[]? _buffer;
     private int _start;
     private int _end;
@@ -30,60 +35,50 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>
     private Exception? _error;
     private bool _completed;
 
-    // One read may wait at a time; the readiness probe may outlive a cancelled wait and is then reused.
     private ManualResetValueTaskSourceCore<ReadResult> _wait;
-    private bool _waiting;
-    private bool _cancelRequested;
+    private int _state;
+    private int _cancelRequested;
     private CancellationToken _waitToken;
     private CancellationTokenRegistration _waitCancellation;
-    private ValueTask<int> _probe;
-    private bool _probePending;
 
     public SocketInput(SocketConnection connection, Socket socket, int maxBufferSize)
     {
         _connection = connection;
         _socket = socket;
         _maxBufferSize = maxBufferSize;
-        _onReadable = OnReadable;
     }
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
-        if (TryRead(out var result)) return new ValueTask<ReadResult>(result);
-        cancellationToken.ThrowIfCancellationRequested();
-        // Nothing buffered and nothing readable right now: wait for readiness without holding a buffer.
-        ReleaseBufferIfEmpty();
-        bool startProbe;
-        lock (_sync)
+        while (true)
         {
-            if (_cancelRequested)
-            {
-                _cancelRequested = false;
-                return new ValueTask<ReadResult>(new ReadResult(Buffered(), isCanceled: true, isCompleted: false));
-            }
+            if (TryRead(out var result)) return new ValueTask<ReadResult>(result);
+            cancellationToken.ThrowIfCancellationRequested();
+            // Nothing buffered and nothing readable right now: wait for readiness without holding a buffer.
+            ReleaseBufferIfEmpty();
             _wait.Reset();
-            _waiting = true;
-            startProbe = !_probePending;
-            _probePending = true;
+            _waitToken = cancellationToken;
+            if (Interlocked.CompareExchange(ref _state, Waiting, Idle) == Signaled)
+            {
+                // Readiness was reported after the receive above found nothing: receive again.
+                Volatile.Write(ref _state, Idle);
+                continue;
+            }
+            var version = _wait.Version;
+            RegisterWaitCancellation();
+            // A CancelPendingRead that came between the check in TryRead and the wait: honour it now.
+            if (Volatile.Read(ref _cancelRequested) != 0 && ClaimWait()) FinishCanceled();
+            return new ValueTask<ReadResult>(this, version);
         }
-        var version = _wait.Version;
-        _waitToken = cancellationToken;
-        RegisterWaitCancellation();
-        if (startProbe) StartProbe();
-        return new ValueTask<ReadResult>(this, version);
     }
 
     public override bool TryRead(out ReadResult result)
     {
         if (_completed) throw new InvalidOperationException("Reading is not allowed after the reader was completed.");
-        lock (_sync)
+        if (Interlocked.Exchange(ref _cancelRequested, 0) != 0)
         {
-            if (_cancelRequested)
-            {
-                _cancelRequested = false;
-                result = new ReadResult(Buffered(), isCanceled: true, isCompleted: false);
-                return true;
-            }
+            result = new ReadResult(Buffered(), isCanceled: true, isCompleted: false);
+            return true;
         }
         if (!_examinedAll && _end > _start || _endOfStream || _error is not null || Receive())
         {
@@ -114,25 +109,88 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>
 
     public override void CancelPendingRead()
     {
-        if (!CompleteWait(canceled: true, error: null))
-        {
-            lock (_sync) _cancelRequested = true;
-        }
+        Volatile.Write(ref _cancelRequested, 1);
+        if (ClaimWait()) FinishCanceled();
     }
 
     public override void Complete(Exception? exception = null)
     {
         if (_completed) return;
         _completed = true;
-        lock (_sync)
+        if (_buffer is { } buffer)
         {
-            if (_buffer is { } buffer)
-            {
-                _buffer = null;
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
+            _buffer = null;
+            ArrayPool<byte>.Shared.Return(buffer);
         }
         _connection.OnInputCompleted();
+    }
+
+    /// <summary>
+    /// The readiness loop saw the socket readable (or closed, or failed). Completes a waiting read on this thread, so the
+    /// read loop runs here; otherwise leaves a note for the next read.
+    /// </summary>
+    internal void OnReadable()
+    {
+        while (true)
+        {
+            var state = Volatile.Read(ref _state);
+            if (state == Signaled) return;
+            if (state == Idle)
+            {
+                if (Interlocked.CompareExchange(ref _state, Signaled, Idle) == Idle) return;
+                continue;
+            }
+            if (ClaimWait()) break;
+        }
+        if (_completed) return;
+        if (!Receive())
+        {
+            // Reported for bytes an earlier receive already took: wait again. Edge-triggered reports come from this
+            // thread only, so none can slip in before the wait is re-armed.
+            Volatile.Write(ref _state, Waiting);
+            RegisterWaitCancellation();
+            if (Volatile.Read(ref _cancelRequested) != 0 && ClaimWait()) FinishCanceled();
+            return;
+        }
+        try
+        {
+            _wait.SetResult(Result());
+        }
+        catch (Exception ex)
+        {
+            _wait.SetException(ex);
+        }
+    }
+
+    /// <summary>
+    /// A read's token cancels its wait. Registered once the wait is published; the broker passes a fresh token per read
+    /// (the linger drain) or none, so a registration outliving its wait never meets a later one.
+    /// </summary>
+    private void RegisterWaitCancellation()
+    {
+        if (!_waitToken.CanBeCanceled) return;
+        _waitCancellation = _waitToken.UnsafeRegister(static (state, token) =>
+        {
+            var input = (SocketInput)state!;
+            if (input.ClaimWait()) input._wait.SetException(new OperationCanceledException(token));
+        }, this);
+    }
+
+    /// <summary>Takes a waiting read for completion; false when no read is waiting (or someone else took it).</summary>
+    private bool ClaimWait()
+    {
+        if (Interlocked.CompareExchange(ref _state, Idle, Waiting) != Waiting) return false;
+        _waitCancellation.Unregister();
+        _waitCancellation = default;
+        return true;
+    }
+
+    private void FinishCanceled()
+    {
+        Volatile.Write(ref _cancelRequested, 0);
+        // Not inline: the canceller (a close, a timer) must not run the rest of the read loop on its own stack.
+        ThreadPool.UnsafeQueueUserWorkItem(static input =>
+            input._wait.SetResult(new ReadResult(input.Buffered(), isCanceled: true, isCompleted: false)), this, preferLocal: false);
     }
 
     private ReadOnlySequence<byte> Buffered()
@@ -196,127 +254,9 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>
     private void ReleaseBufferIfEmpty()
     {
         if (_buffer is null || _end != _start) return;
-        lock (_sync)
-        {
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
-            _start = _end = 0;
-        }
-    }
-
-    // The probe is kept in a field across its completion callback and consumed exactly once, in OnReadable.
-#pragma warning disable CA2012
-    private void StartProbe()
-    {
-        try
-        {
-            _probe = _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            _probe = ValueTask.FromException<int>(ex);
-        }
-        if (_probe.IsCompleted) OnReadable();
-        else _probe.GetAwaiter().UnsafeOnCompleted(_onReadable);
-    }
-#pragma warning restore CA2012
-
-    /// <summary>The zero-byte receive completed: the socket is readable, at its end, or failed.</summary>
-    private void OnReadable()
-    {
-        Exception? failure = null;
-        try
-        {
-            _probe.GetAwaiter().GetResult();
-        }
-        catch (Exception ex)
-        {
-            failure = ex;
-        }
-        _probe = default;
-        lock (_sync)
-        {
-            _probePending = false;
-            // No read waiting: it was cancelled, and the next read receives directly.
-            if (!ClaimWait()) return;
-        }
-        if (failure is not null)
-        {
-            if (!_completed) _error ??= failure;
-        }
-        else if (!_completed && !Receive())
-        {
-            // Readiness without data (a spurious wake-up): wait again, unless a cancellation came in meanwhile.
-            bool rearmed;
-            lock (_sync)
-            {
-                rearmed = !_cancelRequested;
-                _cancelRequested = false;
-                _waiting = rearmed;
-                _probePending = rearmed;
-            }
-            if (rearmed)
-            {
-                RegisterWaitCancellation();
-                StartProbe();
-            }
-            else FinishWait(canceled: true, error: null);
-            return;
-        }
-        FinishWait(canceled: false, error: null);
-    }
-
-    private void RegisterWaitCancellation()
-    {
-        if (!_waitToken.CanBeCanceled) return;
-        _waitCancellation = _waitToken.UnsafeRegister(static (state, token) =>
-            ((SocketInput)state!).CompleteWait(canceled: false, new OperationCanceledException(token)), this);
-    }
-
-    /// <summary>Takes the waiting read for completion (under <see cref="_sync"/>); false when none is waiting.</summary>
-    private bool ClaimWait()
-    {
-        if (!_waiting) return false;
-        _waiting = false;
-        _waitCancellation.Unregister();
-        _waitCancellation = default;
-        return true;
-    }
-
-    /// <summary>Completes a waiting read with a cancellation or an error; false when no read was waiting.</summary>
-    private bool CompleteWait(bool canceled, Exception? error)
-    {
-        lock (_sync)
-        {
-            if (!ClaimWait()) return false;
-        }
-        FinishWait(canceled, error);
-        return true;
-    }
-
-    private void FinishWait(bool canceled, Exception? error)
-    {
-        if (error is not null)
-        {
-            _wait.SetException(error);
-        }
-        else if (canceled)
-        {
-            // Not inline: the canceller (a close, a timer) must not run the rest of the read loop on its own stack.
-            ThreadPool.UnsafeQueueUserWorkItem(static input =>
-                input._wait.SetResult(new ReadResult(input.Buffered(), isCanceled: true, isCompleted: false)), this, preferLocal: false);
-        }
-        else
-        {
-            try
-            {
-                _wait.SetResult(Result());
-            }
-            catch (Exception ex)
-            {
-                _wait.SetException(ex);
-            }
-        }
+        ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = null;
+        _start = _end = 0;
     }
 
     ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _wait.GetResult(token);

@@ -10,9 +10,9 @@ namespace Gatehouse.Transport.Sockets;
 /// Gatehouse's own plain-TCP MQTT listener (<c>Server:TcpTransport = Sockets</c>, the default). Kestrel's socket
 /// transport gives every connection two pipes, a receive and a send loop and a feature collection (about 3.5 KB while
 /// idle) and moves every packet across four thread-pool hand-offs; here a connection is its socket plus a reader and
-/// a writer that use it directly: nothing buffered while idle, a received packet is handled on the thread that saw the
-/// socket become readable, and a flush is one non-blocking send on the writer's thread.
-/// TLS and WebSocket listeners stay on Kestrel.
+/// a writer that use it directly: nothing buffered while idle, a received packet is handled on the epoll thread that saw
+/// the socket become readable (<see cref="ReadinessLoop"/>), and a flush is one non-blocking send on the writer's thread.
+/// Linux only (epoll); elsewhere the host uses Kestrel. TLS and WebSocket listeners stay on Kestrel.
 /// </summary>
 public sealed class SocketListener : IAsyncDisposable
 {
@@ -26,6 +26,9 @@ public sealed class SocketListener : IAsyncDisposable
 
     /// <param name="connectionCap">Sockets held at once; beyond it an accepted socket is closed at once.</param>
     /// <param name="maxInputBufferSize">The largest input a connection may buffer (a whole packet must fit).</param>
+    /// <summary>Whether this platform has what the listener needs (Linux epoll).</summary>
+    public static bool IsSupported => Epoll.IsSupported;
+
     public SocketListener(MqttBroker broker, ILogger<SocketListener> log, long connectionCap, int maxInputBufferSize)
     {
         _broker = broker;
@@ -120,7 +123,7 @@ public sealed class SocketListener : IAsyncDisposable
             socket.NoDelay = true;
             socket.Blocking = false;
             var info = new ConnectionInfo(ListenerNames.Tcp, socket.RemoteEndPoint, socket.LocalEndPoint, IsSecure: false);
-            var connection = new SocketConnection(socket, this, _maxInputBufferSize);
+            var connection = new SocketConnection(socket, this, ReadinessLoop.Next(_log), _maxInputBufferSize);
             // Runs until the read loop's first wait. The connection logs and contains its own failures (ClientConnection.RunAsync).
             _ = _broker.HandleConnectionAsync(connection, info, CancellationToken.None);
         }

@@ -85,7 +85,7 @@ public sealed class GatehouseHost : IAsyncDisposable
 
     /// <summary>The plain-TCP MQTT listener runs on Gatehouse's own socket transport unless Kestrel was asked for.</summary>
     private bool IsOwnTcpListener(ListenerSpec spec)
-        => spec.Kind == ListenerKind.Mqtt && _plan.Server.TcpTransport == TcpTransportKind.Sockets;
+        => spec.Kind == ListenerKind.Mqtt && _plan.Server.TcpTransport == TcpTransportKind.Sockets && SocketListener.IsSupported;
 
     /// <summary>Completes when the host was asked to stop (SIGTERM, SIGINT, Ctrl+C) and has shut down gracefully.</summary>
     public Task WaitForShutdownAsync(CancellationToken cancellationToken) => _app.WaitForShutdownAsync(cancellationToken);
