@@ -15,6 +15,9 @@ public sealed class BrokerContext(BrokerOptions options, IBrokerStore store, Tim
     public BrokerMetrics Metrics { get; } = new();
     public DateTimeOffset StartedAt { get; } = time.GetUtcNow();
     public LimitReporter Limits { get; } = new(loggerFactory.CreateLogger("Gatehouse.Limits"), time);
+    /// <summary>The loggers of every connection and channel, shared here rather than held by each of them.</summary>
+    internal ILogger ConnectionLog { get; } = loggerFactory.CreateLogger("Gatehouse.Connections");
+    internal ILogger ChannelLog { get; } = loggerFactory.CreateLogger("Gatehouse.Channel");
     /// <summary>Authentication and authorization; null = none (every check is skipped with this one null test).</summary>
     public IBrokerSecurity? Security { get; init; }
 

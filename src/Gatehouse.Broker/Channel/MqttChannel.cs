@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Gatehouse.Broker.Connections;
 using Gatehouse.Broker.Diagnostics;
 using Gatehouse.Broker.Sessions;
@@ -16,28 +17,27 @@ namespace Gatehouse.Broker.Channel;
 /// </summary>
 public sealed class MqttChannel
 {
-    private readonly ILogger _log;
-    private string?[]? _inboundAliases;
-    private Dictionary<string, ushort>? _outboundAliases;
+    // What few connections use (topic aliases, enhanced authentication) lives in one object created on first use.
+    private Occasional? _occasional;
     private long _lastReceivedTimestamp;
     private int _closedHandled;
 
     public MqttChannel(MqttBroker broker, BrokerContext context, ClientConnection connection)
     {
+        // The context and the logger are the broker's: fields for them would cost every connection 16 bytes.
+        Debug.Assert(ReferenceEquals(context, broker.Context));
         Broker = broker;
-        Context = context;
         Connection = connection;
-        _log = context.LoggerFactory.CreateLogger("Gatehouse.Channel");
         AcceptedAtTimestamp = context.Time.GetTimestamp();
         _lastReceivedTimestamp = AcceptedAtTimestamp;
-        RemoteAddress = connection.Info.RemoteEndPoint?.ToString() ?? "unknown";
     }
 
     internal MqttBroker Broker { get; }
-    internal BrokerContext Context { get; }
+    internal BrokerContext Context => Broker.Context;
     internal ClientConnection Connection { get; }
-    internal ILogger Log => _log;
-    public string RemoteAddress { get; }
+    internal ILogger Log => Broker.Context.ChannelLog;
+    /// <summary>The peer's address, for logs. Built on each use (rare) rather than held by every connection.</summary>
+    public string RemoteAddress => Connection.Info.RemoteEndPoint?.ToString() ?? "unknown";
     public long AcceptedAtTimestamp { get; }
 
     /// <summary>The version negotiated by CONNECT; 3.1.1 framing until then.</summary>
@@ -53,10 +53,24 @@ public sealed class MqttChannel
     public ClientPrincipal? Principal { get; internal set; }
 
     /// <summary>An enhanced authentication exchange waiting for the client's AUTH before CONNACK (section 4.12).</summary>
-    internal ConnectHandler.PendingAuthentication? PendingAuthentication { get; set; }
+    internal ConnectHandler.PendingAuthentication? PendingAuthentication
+    {
+        get => _occasional?.PendingAuthentication;
+        set
+        {
+            if (value is not null || _occasional is not null) Occasionally.PendingAuthentication = value;
+        }
+    }
 
     /// <summary>The Authentication Method this connection authenticated with (null: none; AUTH is then a protocol error).</summary>
-    public string? AuthenticationMethod { get; internal set; }
+    public string? AuthenticationMethod
+    {
+        get => _occasional?.AuthenticationMethod;
+        internal set
+        {
+            if (value is not null || _occasional is not null) Occasionally.AuthenticationMethod = value;
+        }
+    }
 
     /// <summary>The client id this connection counts against its identity's session quota (released on close).</summary>
     internal string? QuotaClientId { get; set; }
@@ -184,7 +198,7 @@ public sealed class MqttChannel
     internal void ApplyOutboundTopicAlias(PublishPacket packet)
     {
         if (Version != ProtocolVersion.V500 || ClientTopicAliasMaximum == 0) return;
-        var aliases = _outboundAliases ??= new Dictionary<string, ushort>(StringComparer.Ordinal);
+        var aliases = Occasionally.OutboundAliases ??= new Dictionary<string, ushort>(StringComparer.Ordinal);
         if (aliases.TryGetValue(packet.Topic, out var alias))
         {
             (packet.Properties ??= new MqttProperties()).TopicAlias = alias;
@@ -207,7 +221,7 @@ public sealed class MqttChannel
         {
             throw new MqttProtocolException(ReasonCode.TopicAliasInvalid, $"topic alias {alias} out of range");
         }
-        var aliases = _inboundAliases ??= new string?[Context.Options.TopicAliasMaximum + 1];
+        var aliases = Occasionally.InboundAliases ??= new string?[Context.Options.TopicAliasMaximum + 1];
         if (packet.Topic.Length > 0)
         {
             aliases[alias] = packet.Topic;
@@ -223,7 +237,7 @@ public sealed class MqttChannel
         {
             Send(new DisconnectPacket { ReasonCode = reasonCode });
         }
-        _log.LogDebug("Disconnecting {ClientId} ({Remote}): {Reason}", ClientId, RemoteAddress, reasonCode);
+        Log.LogDebug("Disconnecting {ClientId} ({Remote}): {Reason}", ClientId, RemoteAddress, reasonCode);
         Connection.CloseWithLinger();
     }
 
@@ -231,7 +245,7 @@ public sealed class MqttChannel
     public void OnProtocolViolation(MqttProtocolException ex)
     {
         BrokerMetrics.Add(ref Context.Metrics.ProtocolErrors);
-        _log.LogInformation("Protocol violation from {ClientId} ({Remote}): {Reason} {Message}", ClientId ?? "-", RemoteAddress,
+        Log.LogInformation("Protocol violation from {ClientId} ({Remote}): {Reason} {Message}", ClientId ?? "-", RemoteAddress,
             ex.ReasonCode, ex.Message);
         if (!IsConnected && (ex.ConnectVersion ?? DecodeVersion) == ProtocolVersion.V500)
         {
@@ -256,7 +270,7 @@ public sealed class MqttChannel
             var deadline = TimeSpan.FromSeconds(Context.Options.ConnectTimeoutSeconds);
             if (Context.Time.GetElapsedTime(AcceptedAtTimestamp) > deadline)
             {
-                _log.LogDebug("No CONNECT from {Remote} within {Deadline}", RemoteAddress, deadline);
+                Log.LogDebug("No CONNECT from {Remote} within {Deadline}", RemoteAddress, deadline);
                 Connection.Close();
             }
             return;
@@ -299,5 +313,20 @@ public sealed class MqttChannel
         // [MQTT-3.14.4-3] a normal disconnect discards the will; 0x04 asks for it to be published.
         WillSuppressed = disconnect.ReasonCode != ReasonCode.DisconnectWithWillMessage;
         Connection.Close();
+    }
+
+    /// <summary>
+    /// Created once, race-free: the writer (outbound aliases) and the read loop (inbound aliases, authentication) may
+    /// both be first; each then uses only its own fields of it.
+    /// </summary>
+    private Occasional Occasionally =>
+        _occasional ?? Interlocked.CompareExchange(ref _occasional, new Occasional(), null) ?? _occasional;
+
+    private sealed class Occasional
+    {
+        public string?[]? InboundAliases;
+        public Dictionary<string, ushort>? OutboundAliases;
+        public ConnectHandler.PendingAuthentication? PendingAuthentication;
+        public string? AuthenticationMethod;
     }
 }

@@ -98,7 +98,7 @@ internal static class PublishHandler
             // The packet id is submitted before the message's queue entries, so no subscriber can have the message (an
             // outgoing QoS 2 PUBLISH waits for its entry to be durable) before the id is durable too: the PUBLISH a
             // client resends after a crash is then recognised and not routed a second time [MQTT-4.3.3-10].
-            lock (session.Lock) session.IncomingQoS2.Add(publish.PacketId);
+            lock (session.Lock) session.AddIncomingQoS2(publish.PacketId);
             if (session.IsPersistent) barrier.Add(context.Store.AddIncomingQoS2(session.ClientId, publish.PacketId));
         }
         if (publish.Retain) channel.Broker.Retained.Apply(message, ref barrier);
@@ -113,7 +113,7 @@ internal static class PublishHandler
         if (publish.QoS == QoS.ExactlyOnce && reason >= ReasonCode.UnspecifiedError && channel.Version == ProtocolVersion.V500)
         {
             // A failing PUBREC ends the exchange: no PUBREL will come, so the packet id is free again at once.
-            lock (session.Lock) session.IncomingQoS2.Remove(publish.PacketId);
+            lock (session.Lock) session.RemoveIncomingQoS2(publish.PacketId);
             if (session.IsPersistent) barrier.Add(context.Store.RemoveIncomingQoS2(session.ClientId, publish.PacketId));
         }
         var ackProperties = reason == ReasonCode.QuotaExceeded && channel.RequestProblemInformation
@@ -143,7 +143,7 @@ internal static class PublishHandler
         var context = channel.Context;
         if (publish.QoS == QoS.ExactlyOnce)
         {
-            lock (session.Lock) session.IncomingQoS2.Remove(publish.PacketId);
+            lock (session.Lock) session.RemoveIncomingQoS2(publish.PacketId);
             // The id may have committed in an earlier batch than the failure: a new message with it must not look like a resend.
             if (session.IsPersistent) context.Store.RemoveIncomingQoS2(session.ClientId, publish.PacketId).Forget();
         }
@@ -163,7 +163,7 @@ internal static class PublishHandler
     {
         var session = channel.Session!;
         bool known;
-        lock (session.Lock) known = session.IncomingQoS2.Remove(release.PacketId);
+        lock (session.Lock) known = session.RemoveIncomingQoS2(release.PacketId);
         if (known && session.IsPersistent)
         {
             try
@@ -173,7 +173,7 @@ internal static class PublishHandler
             catch (StoreUnavailableException ex)
             {
                 // No PUBCOMP: the client resends PUBREL after reconnecting.
-                lock (session.Lock) session.IncomingQoS2.Add(release.PacketId);
+                lock (session.Lock) session.AddIncomingQoS2(release.PacketId);
                 channel.Log.LogError("Store unavailable; PUBREL from {ClientId} not completed: {Message}", channel.ClientId, ex.Message);
                 throw new MqttProtocolException(ReasonCode.UnspecifiedError, "the broker cannot store the release right now");
             }

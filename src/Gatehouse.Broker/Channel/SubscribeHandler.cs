@@ -73,7 +73,7 @@ internal static class SubscribeHandler
                 subscription = new Subscription(session, filter, request.MaximumQoS, request.NoLocal, request.RetainAsPublished,
                     request.RetainHandling, subscriptionId);
                 // A repeated filter replaces the subscription without interrupting the flow [MQTT-3.8.4-3].
-                session.Subscriptions[filter] = subscription;
+                session.SetSubscription(subscription);
                 router.Subscribe(subscription, share == ShareParse.Shared ? shareName : null, innerFilter);
             }
             if (session.IsPersistent) barrier.Add(context.Store.SaveSubscription(session.ClientId, subscription.ToRecord()));
@@ -117,7 +117,7 @@ internal static class SubscribeHandler
             bool existed;
             lock (session.Lock)
             {
-                existed = session.Subscriptions.Remove(filter);
+                existed = session.RemoveSubscription(filter);
                 if (existed) channel.Broker.Router.Unsubscribe(session, share == ShareParse.Shared ? shareName : null, innerFilter);
                 if (existed && channel.Principal?.Quota is { } quota)
                 {

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using Gatehouse.Broker.Channel;
 using Gatehouse.Broker.Diagnostics;
@@ -16,9 +17,7 @@ namespace Gatehouse.Broker.Connections;
 public sealed class ClientConnection
 {
     private readonly IDuplexPipe _transport;
-    private readonly BrokerContext _context;
     private readonly MqttBroker _broker;
-    private readonly ILogger _log;
     private readonly OutboundQueue _outbound = new();
     private long _queuedPublishBytes;
     private int _closing;
@@ -32,17 +31,19 @@ public sealed class ClientConnection
 
     public ClientConnection(IDuplexPipe transport, ConnectionInfo info, MqttBroker broker, BrokerContext context)
     {
+        // The context and the logger are the broker's: fields for them would cost every connection 16 bytes.
+        Debug.Assert(ReferenceEquals(context, broker.Context));
         _transport = transport;
-        _context = context;
         _broker = broker;
         Info = info;
-        _log = context.LoggerFactory.CreateLogger("Gatehouse.Connections");
         Protocol = new MqttChannel(broker, context, this);
     }
 
     public ConnectionInfo Info { get; }
     public MqttChannel Protocol { get; }
     public bool IsClosing => Volatile.Read(ref _closing) != 0;
+    private BrokerContext Context => _broker.Context;
+    private ILogger Log => _broker.Context.ConnectionLog;
 
     public async Task RunAsync(CancellationToken connectionClosed)
     {
@@ -53,7 +54,63 @@ public sealed class ClientConnection
         using var registration = connectionClosed.Register(static state => ((ClientConnection)state!).AbortIfIdle(), this);
         try
         {
-            await ReadLoopAsync().ConfigureAwait(false);
+            // The read loop, inline rather than a method of its own: an idle connection then holds one async state
+            // machine for its reads instead of two (this one waiting on that one). The pipe is read from the field, not
+            // a local: a local kept across an await is one more field of that state machine.
+            while (!IsClosing)
+            {
+                var result = await _transport.Input.ReadAsync(CancellationToken.None).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                if (result.IsCanceled && (IsClosing || buffer.IsEmpty))
+                {
+                    _transport.Input.AdvanceTo(buffer.Start);
+                    break;
+                }
+                // Only the flag is kept across the awaits below: the whole ReadResult would enlarge the state machine.
+                var inputEnded = result.IsCompleted;
+                // Writers woken while this buffer is handled run once, here, when it is done (DeferredWrites).
+                DeferredWrites.Begin();
+                try
+                {
+                    while (!IsClosing)
+                    {
+                        var before = buffer.Length;
+                        if (!PacketReader.TryRead(ref buffer, Protocol.DecodeVersion, Context.Options.MaxPacketSize, out var packet)) break;
+                        BrokerMetrics.Add(ref Context.Metrics.BytesReceived, before - buffer.Length);
+                        BrokerMetrics.Add(ref Context.Metrics.MessagesReceived);
+                        var handled = Protocol.HandleAsync(packet!);
+                        if (handled.IsCompletedSuccessfully)
+                        {
+                            handled.GetAwaiter().GetResult();
+                        }
+                        else
+                        {
+                            // The batch is per thread: close it before this loop may continue on another one.
+                            DeferredWrites.End();
+                            await handled.ConfigureAwait(false);
+                            DeferredWrites.Begin();
+                        }
+                    }
+                }
+                catch (MqttProtocolException ex)
+                {
+                    DeferredWrites.End();
+                    Protocol.OnProtocolViolation(ex);
+                    _transport.Input.AdvanceTo(buffer.End);
+                    break;
+                }
+                finally
+                {
+                    DeferredWrites.End();
+                }
+                if (inputEnded)
+                {
+                    _peerInputEnded = true;
+                    _transport.Input.AdvanceTo(buffer.End);
+                    break;
+                }
+                _transport.Input.AdvanceTo(buffer.Start, buffer.End);
+            }
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException
             or Microsoft.AspNetCore.Connections.ConnectionResetException)
@@ -62,13 +119,13 @@ public sealed class ClientConnection
         }
         catch (Exception ex)
         {
-            _log.LogError(ex, "Connection {Remote} failed", Info.RemoteEndPoint);
+            Log.LogError(ex, "Connection {Remote} failed", Info.RemoteEndPoint);
         }
         finally
         {
             Close();
             try { Protocol.OnConnectionClosed(); }
-            catch (Exception ex) { _log.LogError(ex, "Cleanup of {Remote} failed", Info.RemoteEndPoint); }
+            catch (Exception ex) { Log.LogError(ex, "Cleanup of {Remote} failed", Info.RemoteEndPoint); }
             try
             {
                 await writer.ConfigureAwait(false);
@@ -122,11 +179,11 @@ public sealed class ClientConnection
     /// </summary>
     public bool EnqueueDroppable(PublishPacket publish)
     {
-        if (Interlocked.Read(ref _queuedPublishBytes) > _context.Options.MaxQueuedBytes)
+        if (Interlocked.Read(ref _queuedPublishBytes) > Context.Options.MaxQueuedBytes)
         {
-            BrokerMetrics.Add(ref _context.Metrics.DroppedSlowConsumer);
-            BrokerMetrics.Add(ref _context.Metrics.MessagesDropped);
-            _context.Limits.Hit("MaxQueuedBytes (slow consumer)",
+            BrokerMetrics.Add(ref Context.Metrics.DroppedSlowConsumer);
+            BrokerMetrics.Add(ref Context.Metrics.MessagesDropped);
+            Context.Limits.Hit("MaxQueuedBytes (slow consumer)",
                 $"client {Protocol.ClientId} has not taken its queued bytes; QoS 0 message on {publish.Topic} dropped");
             return false;
         }
@@ -169,82 +226,25 @@ public sealed class ClientConnection
         }
     }
 
-    private async Task ReadLoopAsync()
-    {
-        var input = _transport.Input;
-        while (!IsClosing)
-        {
-            var result = await input.ReadAsync().ConfigureAwait(false);
-            var buffer = result.Buffer;
-            if (result.IsCanceled && (IsClosing || buffer.IsEmpty))
-            {
-                input.AdvanceTo(buffer.Start);
-                break;
-            }
-            // Writers woken while this buffer is handled run once, here, when it is done (DeferredWrites).
-            DeferredWrites.Begin();
-            try
-            {
-                while (!IsClosing)
-                {
-                    var before = buffer.Length;
-                    if (!PacketReader.TryRead(ref buffer, Protocol.DecodeVersion, _context.Options.MaxPacketSize, out var packet)) break;
-                    BrokerMetrics.Add(ref _context.Metrics.BytesReceived, before - buffer.Length);
-                    BrokerMetrics.Add(ref _context.Metrics.MessagesReceived);
-                    var handled = Protocol.HandleAsync(packet!);
-                    if (handled.IsCompletedSuccessfully)
-                    {
-                        handled.GetAwaiter().GetResult();
-                    }
-                    else
-                    {
-                        // The batch is per thread: close it before this loop may continue on another one.
-                        DeferredWrites.End();
-                        await handled.ConfigureAwait(false);
-                        DeferredWrites.Begin();
-                    }
-                }
-            }
-            catch (MqttProtocolException ex)
-            {
-                DeferredWrites.End();
-                Protocol.OnProtocolViolation(ex);
-                input.AdvanceTo(buffer.End);
-                return;
-            }
-            finally
-            {
-                DeferredWrites.End();
-            }
-            if (result.IsCompleted)
-            {
-                _peerInputEnded = true;
-                input.AdvanceTo(buffer.End);
-                return;
-            }
-            input.AdvanceTo(buffer.Start, buffer.End);
-        }
-    }
-
     private async Task WriteLoopAsync()
     {
-        var output = _transport.Output;
-        var reader = _outbound;
+        // The pipe and the queue are read from fields rather than locals: a local kept across an await is a field of the
+        // state machine every idle connection holds.
         try
         {
-            while (await reader.WaitToReadAsync().ConfigureAwait(false))
+            while (await _outbound.WaitToReadAsync().ConfigureAwait(false))
             {
                 var written = 0L;
-                while (reader.TryRead(out var item))
+                while (_outbound.TryRead(out var item))
                 {
                     if (item.Durable is { } durable)
                     {
                         if (!durable.IsCompleted)
                         {
                             // What precedes it goes out now; it waits for its store state (one group commit, usually).
-                            BrokerMetrics.Add(ref _context.Metrics.BytesSent, written);
+                            BrokerMetrics.Add(ref Context.Metrics.BytesSent, written);
                             written = 0;
-                            var flushed = await output.FlushAsync().ConfigureAwait(false);
+                            var flushed = await _transport.Output.FlushAsync().ConfigureAwait(false);
                             if (flushed.IsCompleted || flushed.IsCanceled) return;
                             await durable.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                         }
@@ -252,14 +252,14 @@ public sealed class ClientConnection
                         {
                             if (item.OnFailure?.Invoke() is { } replacement)
                             {
-                                written += PacketWriter.Write(output, replacement, Protocol.Version);
-                                BrokerMetrics.Add(ref _context.Metrics.MessagesSent);
+                                written += PacketWriter.Write(_transport.Output, replacement, Protocol.Version);
+                                BrokerMetrics.Add(ref Context.Metrics.MessagesSent);
                                 continue;
                             }
-                            _log.LogError("Store unavailable; closing the connection of {ClientId}: the state of a packet could not be made durable",
+                            Log.LogError("Store unavailable; closing the connection of {ClientId}: the state of a packet could not be made durable",
                                 Protocol.ClientId);
-                            BrokerMetrics.Add(ref _context.Metrics.BytesSent, written);
-                            await output.FlushAsync().ConfigureAwait(false);
+                            BrokerMetrics.Add(ref Context.Metrics.BytesSent, written);
+                            await _transport.Output.FlushAsync().ConfigureAwait(false);
                             return;
                         }
                     }
@@ -268,15 +268,15 @@ public sealed class ClientConnection
                     {
                         Interlocked.Add(ref _queuedPublishBytes, -publish.Payload.Length);
                         Protocol.ApplyOutboundTopicAlias(publish);
-                        BrokerMetrics.Add(ref _context.Metrics.PublishSent);
+                        BrokerMetrics.Add(ref Context.Metrics.PublishSent);
                     }
-                    written += PacketWriter.Write(output, packet, Protocol.Version);
-                    BrokerMetrics.Add(ref _context.Metrics.MessagesSent);
+                    written += PacketWriter.Write(_transport.Output, packet, Protocol.Version);
+                    BrokerMetrics.Add(ref Context.Metrics.MessagesSent);
                     // Flush in batches: everything queued so far goes out in one write, bounded so memory stays small.
                     if (written >= 64 * 1024) break;
                 }
-                BrokerMetrics.Add(ref _context.Metrics.BytesSent, written);
-                var flush = await output.FlushAsync().ConfigureAwait(false);
+                BrokerMetrics.Add(ref Context.Metrics.BytesSent, written);
+                var flush = await _transport.Output.FlushAsync().ConfigureAwait(false);
                 if (flush.IsCompleted || flush.IsCanceled) break;
             }
         }
@@ -289,7 +289,7 @@ public sealed class ClientConnection
         {
             // Output is completed by RunAsync, after any linger.
             Close();
-            reader.Clear();
+            _outbound.Clear();
         }
     }
 }

@@ -11,13 +11,22 @@ internal readonly record struct Outbound(MqttPacket Packet, Task? Durable, Func<
 /// <c>Channel&lt;T&gt;</c>, whose first segment alone costs an idle connection over a kilobyte: here an idle connection
 /// holds an empty queue and one reusable wait, and waiting allocates nothing.
 /// </summary>
+/// <remarks>
+/// The queue is a ring buffer held here, not a <c>Queue&lt;T&gt;</c>, and it has no array until two packets are
+/// queued at once: a connection that only ever has one at a time (CONNACK, PINGRESP, an acknowledgement) never
+/// allocates one. It is guarded by this object's monitor rather than a <c>Lock</c>: an uncontended monitor lives in
+/// the object header, so it costs an idle connection nothing (the class is internal; nothing else locks on it).
+/// </remarks>
 internal sealed class OutboundQueue : IValueTaskSource<bool>
 {
     // Capacity a drained queue keeps; a larger one (left by a burst) is released so idle connections stay small.
     private const int RetainedCapacity = 64;
 
-    private readonly Lock _lock = new();
-    private readonly Queue<Outbound> _items = new();
+    // The packets from _head on, wrapping; while _items is empty, the only one (if _count is 1) is _single.
+    private Outbound[] _items = [];
+    private Outbound _single;
+    private int _head;
+    private int _count;
     private ManualResetValueTaskSourceCore<bool> _wait = new() { RunContinuationsAsynchronously = true };
     private bool _waiting;
     private bool _completed;
@@ -25,10 +34,10 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
     /// <summary>Adds a packet; false once <see cref="Complete"/> was called.</summary>
     public bool TryWrite(Outbound item)
     {
-        lock (_lock)
+        lock (this)
         {
             if (_completed) return false;
-            _items.Enqueue(item);
+            Add(item);
             if (!_waiting) return true;
             _waiting = false;
             // Inside a read loop's batch the wake waits for the batch's end and then runs on that thread.
@@ -48,10 +57,28 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
     /// <summary>Takes the next packet, if any (consumer only).</summary>
     public bool TryRead(out Outbound item)
     {
-        lock (_lock)
+        lock (this)
         {
-            if (!_items.TryDequeue(out item)) return false;
-            if (_items.Count == 0 && _items.EnsureCapacity(0) > RetainedCapacity) _items.TrimExcess();
+            if (_count == 0)
+            {
+                item = default;
+                return false;
+            }
+            _count--;
+            if (_items.Length == 0)
+            {
+                item = _single;
+                _single = default;
+                return true;
+            }
+            item = _items[_head];
+            _items[_head] = default;
+            _head = _head + 1 == _items.Length ? 0 : _head + 1;
+            if (_count == 0)
+            {
+                _head = 0;
+                if (_items.Length > RetainedCapacity) _items = [];
+            }
             return true;
         }
     }
@@ -59,9 +86,9 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
     /// <summary>True when a packet is ready, false when the queue is completed and empty (consumer only, one wait at a time).</summary>
     public ValueTask<bool> WaitToReadAsync()
     {
-        lock (_lock)
+        lock (this)
         {
-            if (_items.Count > 0) return new ValueTask<bool>(true);
+            if (_count > 0) return new ValueTask<bool>(true);
             if (_completed) return new ValueTask<bool>(false);
             _wait.Reset();
             _wait.RunContinuationsAsynchronously = true;
@@ -73,7 +100,7 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
     /// <summary>No packet is accepted from now on; the consumer still reads what is queued. False if already completed.</summary>
     public bool Complete()
     {
-        lock (_lock)
+        lock (this)
         {
             if (_completed) return false;
             _completed = true;
@@ -88,7 +115,43 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
     /// <summary>Drops whatever is still queued (the writer has stopped).</summary>
     public void Clear()
     {
-        lock (_lock) _items.Clear();
+        lock (this)
+        {
+            _items = [];
+            _single = default;
+            _head = 0;
+            _count = 0;
+        }
+    }
+
+    private void Add(Outbound item)
+    {
+        if (_items.Length == 0)
+        {
+            if (_count == 0)
+            {
+                _single = item;
+                _count = 1;
+                return;
+            }
+            // A second packet: from now on the queue is an array (kept while it is small, see RetainedCapacity).
+            _items = new Outbound[4];
+            _items[0] = _single;
+            _single = default;
+            _head = 0;
+        }
+        else if (_count == _items.Length)
+        {
+            var larger = new Outbound[_items.Length * 2];
+            var tail = _items.Length - _head;
+            Array.Copy(_items, _head, larger, 0, tail);
+            Array.Copy(_items, 0, larger, tail, _head);
+            _items = larger;
+            _head = 0;
+        }
+        var index = _head + _count;
+        _items[index < _items.Length ? index : index - _items.Length] = item;
+        _count++;
     }
 
     bool IValueTaskSource<bool>.GetResult(short token) => _wait.GetResult(token);

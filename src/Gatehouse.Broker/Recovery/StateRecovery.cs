@@ -31,7 +31,7 @@ internal static class StateRecovery
             {
                 var subscription = new Subscription(session, sub.TopicFilter, sub.MaximumQoS, sub.NoLocal, sub.RetainAsPublished,
                     sub.RetainHandling, sub.SubscriptionIdentifier);
-                session.Subscriptions[sub.TopicFilter] = subscription;
+                session.SetSubscription(subscription);
                 var share = TopicRules.TryParseShared(sub.TopicFilter, out var shareName, out var filter);
                 broker.Router.Subscribe(subscription, share == ShareParse.Shared ? shareName : null, filter);
                 subscriptions++;
@@ -46,7 +46,7 @@ internal static class StateRecovery
                 session.Restore(new Delivery(message, d.QoS, d.Retain, d.SubscriptionIdentifiers?.ToList(), group), delivery.PacketId, delivery.State);
                 deliveries++;
             }
-            foreach (var packetId in stored.IncomingQoS2) session.IncomingQoS2.Add(packetId);
+            foreach (var packetId in stored.IncomingQoS2) session.AddIncomingQoS2(packetId);
             broker.Sessions.Restore(session);
         }
         foreach (var message in snapshot.Retained)

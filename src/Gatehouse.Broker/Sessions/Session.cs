@@ -1,3 +1,6 @@
+using System.Collections.Frozen;
+using System.Collections.ObjectModel;
+using System.Diagnostics.CodeAnalysis;
 using Gatehouse.Broker.Channel;
 using Gatehouse.Broker.Diagnostics;
 using Gatehouse.Broker.Subscriptions;
@@ -17,12 +20,16 @@ namespace Gatehouse.Broker.Sessions;
 public sealed class Session
 {
     private readonly BrokerContext _context;
+    // The collections are created on first use: a session without subscriptions, in-flight or queued messages (an idle
+    // clean session) holds none of them. Once created they stay, so a busy session does not allocate them again.
     // A plain dictionary: OrderedDictionary removes in O(n), and acknowledgements remove from the front of a window of up
     // to MaxInflightMessages. The send order, needed only to resend, is kept in InflightDelivery.Sequence.
-    private readonly Dictionary<ushort, InflightDelivery> _inflight = [];
+    private Dictionary<ushort, InflightDelivery>? _inflight;
     private long _inflightSequence;
-    private readonly Queue<Delivery> _queue = new();
+    private Queue<Delivery>? _queue;
     private long _queuedBytes;
+    private Dictionary<string, Subscription>? _subscriptions;
+    private HashSet<ushort>? _incomingQoS2;
     // Completed when the queue falls back under the low-water mark; publishers' acknowledgements may wait on it.
     private TaskCompletionSource? _room;
     private ushort _lastPacketId;
@@ -55,24 +62,49 @@ public sealed class Session
     public ClientPrincipal? Principal { get; set; }
     /// <summary>Set once the session has ended; deliveries to it are refused from then on.</summary>
     public bool Ended { get; private set; }
-    public Dictionary<string, Subscription> Subscriptions { get; } = new(StringComparer.Ordinal);
-    /// <summary>Inbound QoS 2 packet ids between PUBREC and PUBREL [MQTT-4.3.3-9].</summary>
-    public HashSet<ushort> IncomingQoS2 { get; } = [];
+    /// <summary>The subscriptions by topic filter (guarded by <see cref="Lock"/>); change them with <see cref="SetSubscription"/> and <see cref="RemoveSubscription"/>.</summary>
+    public IReadOnlyDictionary<string, Subscription> Subscriptions =>
+        _subscriptions ?? (IReadOnlyDictionary<string, Subscription>)ReadOnlyDictionary<string, Subscription>.Empty;
+    /// <summary>Inbound QoS 2 packet ids between PUBREC and PUBREL [MQTT-4.3.3-9] (guarded by <see cref="Lock"/>).</summary>
+    public IReadOnlySet<ushort> IncomingQoS2 => _incomingQoS2 ?? (IReadOnlySet<ushort>)FrozenSet<ushort>.Empty;
     public ApplicationMessage? PendingWill { get; set; }
     public DateTimeOffset? PendingWillAt { get; set; }
 
-    public int InflightCount { get { lock (Lock) return _inflight.Count; } }
-    public int QueuedCount { get { lock (Lock) return _queue.Count; } }
+    public int InflightCount { get { lock (Lock) return InflightCountLocked; } }
+    public int QueuedCount { get { lock (Lock) return QueuedCountLocked; } }
+    private int InflightCountLocked => _inflight?.Count ?? 0;
+    private int QueuedCountLocked => _queue?.Count ?? 0;
 
     /// <summary>When the session ends if no client resumes it; null while connected or if it never expires.</summary>
     public DateTimeOffset? ExpiresAt =>
         DisconnectedAt is { } at && ExpiryInterval != uint.MaxValue ? at.AddSeconds(ExpiryInterval) : null;
 
     /// <summary>True when a QoS 1/2 delivery would be sent at once rather than queued (shared-subscription balancing).</summary>
-    public bool HasWindowRoom => Channel is { } channel && _inflight.Count < Window(channel);
+    public bool HasWindowRoom => Channel is { } channel && InflightCountLocked < Window(channel);
 
     public SessionRecord ToRecord() => new(ClientId, ProtocolVersion, ExpiryInterval, DisconnectedAt,
         PendingWill is null || PendingWillAt is null ? null : new WillRecord(PendingWill, PendingWillAt.Value));
+
+    /// <summary>Adds the subscription, or replaces the one with the same topic filter. Caller holds <see cref="Lock"/>.</summary>
+    public void SetSubscription(Subscription subscription) =>
+        (_subscriptions ??= new Dictionary<string, Subscription>(StringComparer.Ordinal))[subscription.TopicFilter] = subscription;
+
+    /// <summary>Removes the subscription to <paramref name="topicFilter"/>; false if there was none. Caller holds <see cref="Lock"/>.</summary>
+    public bool RemoveSubscription(string topicFilter) => _subscriptions is { } subscriptions && subscriptions.Remove(topicFilter);
+
+    /// <summary>Removes every subscription and returns them (null when there were none).</summary>
+    internal Dictionary<string, Subscription>? TakeSubscriptions()
+    {
+        var subscriptions = _subscriptions;
+        _subscriptions = null;
+        return subscriptions;
+    }
+
+    /// <summary>Records an inbound QoS 2 packet id; false if it was already recorded. Caller holds <see cref="Lock"/>.</summary>
+    public bool AddIncomingQoS2(ushort packetId) => (_incomingQoS2 ??= []).Add(packetId);
+
+    /// <summary>Forgets an inbound QoS 2 packet id; false if it was not recorded. Caller holds <see cref="Lock"/>.</summary>
+    public bool RemoveIncomingQoS2(ushort packetId) => _incomingQoS2 is { } ids && ids.Remove(packetId);
 
     /// <summary>
     /// Accepts a delivery: sends it now if a client is attached and the in-flight window allows, queues it otherwise.
@@ -99,7 +131,7 @@ public sealed class Session
                 if (!_context.Options.QueueQoS0WhenOffline) return DeliveryOutcome.NotDelivered;
                 return TryQueue(delivery) ? DeliveryOutcome.Accepted : DeliveryOutcome.QueueFull;
             }
-            if (channel is not null && _queue.Count == 0 && _inflight.Count < Window(channel))
+            if (channel is not null && QueuedCountLocked == 0 && InflightCountLocked < Window(channel))
             {
                 return SendInflight(channel, delivery) ? DeliveryOutcome.Accepted : DeliveryOutcome.NotDelivered;
             }
@@ -186,8 +218,8 @@ public sealed class Session
             Channel = null;
             ReleaseRoom();
             var orphans = TakeSharedLocked();
-            _inflight.Clear();
-            _queue.Clear();
+            _inflight = null;
+            _queue = null;
             _queuedBytes = 0;
             return orphans;
         }
@@ -206,7 +238,7 @@ public sealed class Session
     {
         lock (Lock)
         {
-            if (!_inflight.TryGetValue(packetId, out var inflight) || inflight.State != DeliveryState.AwaitingAck
+            if (!TryGetInflight(packetId, out var inflight) || inflight.State != DeliveryState.AwaitingAck
                 || inflight.Delivery.QoS != QoS.AtLeastOnce) return;
             Complete(packetId, inflight);
         }
@@ -217,7 +249,7 @@ public sealed class Session
     {
         lock (Lock)
         {
-            if (!_inflight.TryGetValue(packetId, out var inflight) || inflight.Delivery.QoS != QoS.ExactlyOnce) return false;
+            if (!TryGetInflight(packetId, out var inflight) || inflight.Delivery.QoS != QoS.ExactlyOnce) return false;
             if (reasonCode >= ReasonCode.UnspecifiedError)
             {
                 // A failing PUBREC ends the exchange: no PUBREL is sent [MQTT-4.3.3-?] (section 4.3.3).
@@ -241,7 +273,7 @@ public sealed class Session
     {
         lock (Lock)
         {
-            if (!_inflight.TryGetValue(packetId, out var inflight) || inflight.State != DeliveryState.AwaitingComp) return;
+            if (!TryGetInflight(packetId, out var inflight) || inflight.State != DeliveryState.AwaitingComp) return;
             Complete(packetId, inflight);
         }
     }
@@ -259,18 +291,24 @@ public sealed class Session
         {
             if (state == DeliveryState.Queued || packetId == 0)
             {
-                _queue.Enqueue(delivery);
+                (_queue ??= new Queue<Delivery>()).Enqueue(delivery);
                 _queuedBytes += delivery.Message.Payload.Length;
                 return;
             }
-            _inflight[packetId] = new InflightDelivery(delivery, packetId) { State = state, Sequence = ++_inflightSequence };
+            (_inflight ??= [])[packetId] = new InflightDelivery(delivery, packetId) { State = state, Sequence = ++_inflightSequence };
             _lastPacketId = packetId;
         }
     }
 
+    private bool TryGetInflight(ushort packetId, [NotNullWhen(true)] out InflightDelivery? inflight)
+    {
+        inflight = null;
+        return _inflight is { } deliveries && deliveries.TryGetValue(packetId, out inflight);
+    }
+
     private void Complete(ushort packetId, InflightDelivery inflight)
     {
-        _inflight.Remove(packetId);
+        _inflight!.Remove(packetId);
         if (IsPersistent) _context.Store.RemoveDelivery(ClientId, inflight.Delivery.Message.Id).Forget();
         if (Channel is { } channel) Pump(channel);
     }
@@ -280,15 +318,15 @@ public sealed class Session
     private bool TryQueue(Delivery delivery)
     {
         var options = _context.Options;
-        if (_queue.Count >= options.MaxQueuedMessages || _queuedBytes + delivery.Message.Payload.Length > options.MaxQueuedBytes)
+        if (QueuedCountLocked >= options.MaxQueuedMessages || _queuedBytes + delivery.Message.Payload.Length > options.MaxQueuedBytes)
         {
             BrokerMetrics.Add(ref _context.Metrics.DroppedQueueFull);
             BrokerMetrics.Add(ref _context.Metrics.MessagesDropped);
             _context.Limits.Hit("MaxQueuedMessages/MaxQueuedBytes",
-                $"session {ClientId} holds {_queue.Count} messages, {_queuedBytes} bytes; message on {delivery.Message.Topic} dropped");
+                $"session {ClientId} holds {QueuedCountLocked} messages, {_queuedBytes} bytes; message on {delivery.Message.Topic} dropped");
             return false;
         }
-        _queue.Enqueue(delivery);
+        (_queue ??= new Queue<Delivery>()).Enqueue(delivery);
         _queuedBytes += delivery.Message.Payload.Length;
         return true;
     }
@@ -298,9 +336,10 @@ public sealed class Session
     {
         var window = Window(channel);
         var now = _context.Now;
-        while (_queue.Count > 0 && (_queue.Peek().QoS == QoS.AtMostOnce || _inflight.Count < window))
+        var queue = _queue;
+        while (queue is { Count: > 0 } && (queue.Peek().QoS == QoS.AtMostOnce || InflightCountLocked < window))
         {
-            var delivery = _queue.Dequeue();
+            var delivery = queue.Dequeue();
             _queuedBytes -= delivery.Message.Payload.Length;
             if (delivery.Message.IsExpired(now))
             {
@@ -316,10 +355,10 @@ public sealed class Session
     }
 
     private bool AboveHighWater() =>
-        _queue.Count >= Math.Max(1, _context.Options.MaxQueuedMessages / 2) || _queuedBytes >= _context.Options.MaxQueuedBytes / 2;
+        QueuedCountLocked >= Math.Max(1, _context.Options.MaxQueuedMessages / 2) || _queuedBytes >= _context.Options.MaxQueuedBytes / 2;
 
     private bool BelowLowWater() =>
-        _queue.Count < Math.Max(1, _context.Options.MaxQueuedMessages / 4) && _queuedBytes < _context.Options.MaxQueuedBytes / 4;
+        QueuedCountLocked < Math.Max(1, _context.Options.MaxQueuedMessages / 4) && _queuedBytes < _context.Options.MaxQueuedBytes / 4;
 
     /// <summary>Lets waiting publishers' acknowledgements go (queue drained, or the client left: its queue is an offline backlog now).</summary>
     private void ReleaseRoom()
@@ -337,14 +376,15 @@ public sealed class Session
     {
         lock (Lock)
         {
+            if (_queue is not { } queue) return 0;
             var expired = 0;
-            foreach (var delivery in _queue)
+            foreach (var delivery in queue)
             {
                 if (delivery.Message.IsExpired(now)) expired++;
             }
             if (expired == 0) return 0;
-            var keep = new Queue<Delivery>(_queue.Count - expired);
-            foreach (var delivery in _queue)
+            var keep = new Queue<Delivery>(queue.Count - expired);
+            foreach (var delivery in queue)
             {
                 if (!delivery.Message.IsExpired(now))
                 {
@@ -355,8 +395,8 @@ public sealed class Session
                 BrokerMetrics.Add(ref _context.Metrics.DroppedExpired);
                 if (IsStoredDelivery(delivery)) _context.Store.RemoveDelivery(ClientId, delivery.Message.Id).Forget();
             }
-            _queue.Clear();
-            foreach (var delivery in keep) _queue.Enqueue(delivery);
+            queue.Clear();
+            foreach (var delivery in keep) queue.Enqueue(delivery);
             return expired;
         }
     }
@@ -388,7 +428,7 @@ public sealed class Session
             if (IsPersistent) _context.Store.RemoveDelivery(ClientId, delivery.Message.Id).Forget();
             return false;
         }
-        _inflight[packetId] = new InflightDelivery(delivery, packetId) { Durable = durable, Sequence = ++_inflightSequence };
+        (_inflight ??= [])[packetId] = new InflightDelivery(delivery, packetId) { Durable = durable, Sequence = ++_inflightSequence };
         return true;
     }
 
@@ -407,16 +447,22 @@ public sealed class Session
         for (var attempts = 0; attempts < ushort.MaxValue; attempts++)
         {
             _lastPacketId = _lastPacketId == ushort.MaxValue ? (ushort)1 : (ushort)(_lastPacketId + 1);
-            if (!_inflight.ContainsKey(_lastPacketId)) return _lastPacketId;
+            if (_inflight is null || !_inflight.ContainsKey(_lastPacketId)) return _lastPacketId;
         }
         throw new InvalidOperationException("No free packet identifier.");
     }
 
-    /// <summary>In-flight deliveries in the order they were first sent: resends keep it [MQTT-4.6.0-1]. Allocates (resends are rare).</summary>
-    private List<InflightDelivery> InflightInSendOrder()
+    /// <summary>
+    /// In-flight deliveries in the order they were first sent: resends keep it [MQTT-4.6.0-1]. Allocates when there are
+    /// any (resends are rare). The dictionary is enumerated directly: its <c>Values</c> would stay cached in it.
+    /// </summary>
+    private InflightDelivery[] InflightInSendOrder()
     {
-        var ordered = new List<InflightDelivery>(_inflight.Values);
-        ordered.Sort(static (a, b) => a.Sequence.CompareTo(b.Sequence));
+        if (_inflight is not { Count: > 0 } inflight) return [];
+        var ordered = new InflightDelivery[inflight.Count];
+        var i = 0;
+        foreach (var (_, delivery) in inflight) ordered[i++] = delivery;
+        Array.Sort(ordered, static (a, b) => a.Sequence.CompareTo(b.Sequence));
         return ordered;
     }
 
@@ -430,22 +476,22 @@ public sealed class Session
             // reconnects, and never sent to another member even if the session ends [MQTT-4.8.2-4], [MQTT-4.8.2-5].
             if (inflight.Delivery.ShareGroup is null || inflight.Delivery.QoS != QoS.AtLeastOnce
                 || inflight.State != DeliveryState.AwaitingAck) continue;
-            _inflight.Remove(packetId);
+            _inflight!.Remove(packetId);
             taken.Add(inflight.Delivery);
             if (IsPersistent) _context.Store.RemoveDelivery(ClientId, inflight.Delivery.Message.Id).Forget();
         }
-        if (_queue.Any(d => d.ShareGroup is not null))
+        if (_queue is { } queue && queue.Any(d => d.ShareGroup is not null))
         {
             var keep = new Queue<Delivery>();
-            foreach (var delivery in _queue)
+            foreach (var delivery in queue)
             {
                 if (delivery.ShareGroup is null) { keep.Enqueue(delivery); continue; }
                 taken.Add(delivery);
                 _queuedBytes -= delivery.Message.Payload.Length;
                 if (IsPersistent) _context.Store.RemoveDelivery(ClientId, delivery.Message.Id).Forget();
             }
-            _queue.Clear();
-            foreach (var delivery in keep) _queue.Enqueue(delivery);
+            queue.Clear();
+            foreach (var delivery in keep) queue.Enqueue(delivery);
         }
         return taken;
     }

@@ -233,12 +233,14 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
         session.PendingWill = null;
         session.PendingWillAt = null;
         var orphans = session.End();
-        foreach (var subscription in session.Subscriptions.Values)
+        if (session.TakeSubscriptions() is { } subscriptions)
         {
-            var share = TopicRules.TryParseShared(subscription.TopicFilter, out var shareName, out var filter);
-            router.Unsubscribe(session, share == ShareParse.Shared ? shareName : null, filter);
+            foreach (var (_, subscription) in subscriptions)
+            {
+                var share = TopicRules.TryParseShared(subscription.TopicFilter, out var shareName, out var filter);
+                router.Unsubscribe(session, share == ShareParse.Shared ? shareName : null, filter);
+            }
         }
-        session.Subscriptions.Clear();
         _sessions.TryRemove(new KeyValuePair<string, Session>(session.ClientId, session));
         if (session.Stored)
         {
