@@ -1,5 +1,3 @@
 using Gatehouse.Cli;
-using Gatehouse.Hosting;
 
-IoThreadMode.ApplyForServe(args);
 return await GatehouseCli.RunAsync(args);

@@ -113,7 +113,7 @@ internal static class ConnectHandler
             // connection after CONNACK with the reason (0x86 / 0x87 / 0x85; 3.1.1 return codes 4 / 5 / 2) [MQTT-3.2.2-7].
             // [MQTT-4.12.0-4] a failed enhanced authentication is refused the same way (0x86).
             // A password may need a PBKDF2 verification (milliseconds of CPU): not on the I/O thread, which would stall
-            // every other connection it serves (IoThreadMode).
+            // every other connection it serves.
             if (connect.Password is not null) await Task.Yield();
             var info = channel.Connection.Info;
             var userName = string.IsNullOrEmpty(connect.UserName) ? enhanced?.UserName : connect.UserName;

@@ -5,19 +5,28 @@ using Microsoft.Extensions.Logging;
 namespace Gatehouse.Storage.Embedded;
 
 /// <summary>
-/// Creates, checks and opens the database file. Format version 1; the layout is described in docs/ARCHITECTURE.md
-/// (storage section) and below. An existing file is never recreated: anything unexpected stops start-up with a
-/// <see cref="StoreFormatException"/>.
+/// Creates, checks, migrates and opens the database file. Format version 2; the layout is described in
+/// docs/ARCHITECTURE.md (storage section) and below. An existing file is never recreated: an older version is migrated
+/// in one transaction, anything unexpected stops start-up with a <see cref="StoreFormatException"/>.
 /// </summary>
 internal static class SqliteSchema
 {
-    public const int FormatVersion = 1;
+    /// <summary>
+    /// 1: triggers kept <c>messages.refs</c> on insert and delete of a delivery. 2: no insert trigger; the writer sets
+    /// <c>refs</c> itself (<see cref="StoreCommands.Enqueue"/>), which saves an UPDATE of the body per queued delivery.
+    /// </summary>
+    public const int FormatVersion = 2;
+
+    /// <summary>The oldest version <see cref="Open"/> migrates from; the maintenance commands read it as it is.</summary>
+    public const int OldestReadableVersion = 1;
 
     /// <summary>PRAGMA application_id of a Gatehouse store ("GHST").</summary>
     public const int ApplicationId = 0x47485354;
 
     // Times are Unix milliseconds (UTC). A message body is stored once in `messages` and referenced by `deliveries`;
-    // `refs` counts the referencing deliveries and the triggers keep it, deleting the body with its last delivery.
+    // `refs` counts the referencing deliveries. The writer sets it when it adds deliveries (no trigger: the body row is
+    // written once, with the count of the deliveries inserted with it); the trigger decrements it on every delete,
+    // bulk ones by session included, and deletes the body with its last delivery.
     // `seq` orders a session's queue as the broker queued it (a message can be queued again later, e.g. a shared
     // subscription moving it to another member, so message ids alone do not give the order).
     private const string CreateSql = """
@@ -78,10 +87,6 @@ internal static class SqliteSchema
             PRIMARY KEY (client_id, message_id)
         ) STRICT, WITHOUT ROWID;
 
-        CREATE TRIGGER deliveries_added AFTER INSERT ON deliveries BEGIN
-            UPDATE messages SET refs = refs + 1 WHERE id = new.message_id;
-        END;
-
         CREATE TRIGGER deliveries_removed AFTER DELETE ON deliveries BEGIN
             DELETE FROM messages WHERE id = old.message_id AND refs <= 1;
             UPDATE messages SET refs = refs - 1 WHERE id = old.message_id;
@@ -134,8 +139,9 @@ internal static class SqliteSchema
             }
             else
             {
-                CheckVersion(connection, path);
+                var version = CheckVersion(connection, path);
                 Configure(connection, path);
+                if (version < FormatVersion) Migrate(connection, path, version, logger);
             }
             return connection;
         }
@@ -197,7 +203,8 @@ internal static class SqliteSchema
         throw new StoreFormatException(path, $"the integrity check failed: {string.Join("; ", problems).ReplaceLineEndings(" ")}");
     }
 
-    internal static void CheckVersion(SqliteConnection connection, string path)
+    /// <summary>Returns the file's format version, one this build reads (possibly after <see cref="Migrate"/>); throws otherwise.</summary>
+    internal static long CheckVersion(SqliteConnection connection, string path)
     {
         var applicationId = Scalar<long>(connection, "PRAGMA application_id");
         var hasMeta = Scalar<long>(connection, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'meta'") == 1;
@@ -210,11 +217,61 @@ internal static class SqliteSchema
         {
             throw new StoreFormatException(path, "the format version is missing");
         }
-        if (v != FormatVersion)
+        if (v is < OldestReadableVersion or > FormatVersion)
         {
-            throw new StoreFormatException(path, $"format version {v} is not supported (this build reads version {FormatVersion}); use a matching Gatehouse version");
+            throw new StoreFormatException(path, $"format version {v} is not supported (this build reads versions {OldestReadableVersion} to {FormatVersion}); use a matching Gatehouse version");
         }
+        return v;
     }
+
+    /// <summary>
+    /// The change from each version to the next, indexed by the version it starts from. Existing data never needs
+    /// rewriting for 1 → 2: version 1's insert trigger kept <c>refs</c> exact, and version 2 keeps the same meaning.
+    /// </summary>
+    private static readonly Dictionary<long, string> Migrations = new()
+    {
+        [1] = "DROP TRIGGER deliveries_added",
+    };
+
+    /// <summary>
+    /// Brings a file of an older version to <see cref="FormatVersion"/> in one transaction: a crash or error leaves it at
+    /// its old version, to be migrated again at the next start. Logged, since an older build cannot open it afterwards.
+    /// </summary>
+    private static void Migrate(SqliteConnection connection, string path, long from, ILogger logger)
+    {
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        try
+        {
+            using var transaction = connection.BeginTransaction(deferred: false);
+            using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            // Read again under the write lock; the lock file already keeps other Gatehouse processes out.
+            command.CommandText = "SELECT value FROM meta WHERE key = 'format_version'";
+            if (command.ExecuteScalar() is not long current || current != from)
+            {
+                throw new StoreFormatException(path, $"the format version changed while it was being migrated from {from}");
+            }
+            for (var version = from; version < FormatVersion; version++)
+            {
+                command.CommandText = Migrations[version];
+                command.ExecuteNonQuery();
+            }
+            command.CommandText = $"UPDATE meta SET value = {FormatVersion} WHERE key = 'format_version'";
+            command.ExecuteNonQuery();
+            transaction.Commit();
+        }
+        catch (SqliteException e) when (!IsCorruption(e))
+        {
+            throw new StoreUnavailableException(
+                $"Store {path}: migrating format version {from} to {FormatVersion} failed, the file is unchanged ({e.Message.ReplaceLineEndings(" ")})", e);
+        }
+        logger.LogInformation("Migrated store {Path} from format version {From} to {To} in {Elapsed} ms (older Gatehouse versions cannot open it now)",
+            path, from, FormatVersion, started.ElapsedMilliseconds);
+    }
+
+    /// <summary>The triggers a file of <paramref name="version"/> has; any other set miscounts <c>messages.refs</c>.</summary>
+    internal static string[] Triggers(long version) =>
+        version == 1 ? ["deliveries_added", "deliveries_removed"] : ["deliveries_removed"];
 
     private static void Configure(SqliteConnection connection, string path)
     {

@@ -15,7 +15,7 @@ internal sealed class StoreCommands : IDisposable
     private readonly NativeStatement _saveSession;
     private readonly NativeStatement[] _deleteSession;
     private readonly NativeStatement _saveSubscription, _deleteSubscription;
-    private readonly NativeStatement _insertMessage, _insertDelivery, _dropUnreferenced;
+    private readonly NativeStatement _insertDelivery, _storeMessage;
     private readonly NativeStatement _updateDelivery;
     private readonly PendingRemovals _removals;
     private readonly NativeStatement _saveRetained, _deleteRetained;
@@ -56,15 +56,17 @@ internal sealed class StoreCommands : IDisposable
             SELECT $client, $filter, $qos, $noLocal, $rap, $rh, $id WHERE EXISTS (SELECT 1 FROM sessions WHERE client_id = $client)
             """, "$client", "$filter", "$qos", "$noLocal", "$rap", "$rh", "$id");
         _deleteSubscription = Prepare("DELETE FROM subscriptions WHERE client_id = $client AND filter = $filter", "$client", "$filter");
-        _insertMessage = Prepare("""
-            INSERT OR IGNORE INTO messages (id, topic, payload, qos, retain, properties, expires_at, publisher)
-            VALUES ($id, $topic, $payload, $qos, $retain, $properties, $expires, $publisher)
-            """, MessageParameters);
         _insertDelivery = Prepare("""
             INSERT OR IGNORE INTO deliveries (client_id, message_id, seq, qos, retain, subscription_ids, share_group)
             SELECT $client, $message, $seq, $qos, $retain, $ids, $group WHERE EXISTS (SELECT 1 FROM sessions WHERE client_id = $client)
             """, "$client", "$message", "$seq", "$qos", "$retain", "$ids", "$group");
-        _dropUnreferenced = Prepare("DELETE FROM messages WHERE id = $id AND refs = 0", "$id");
+        // A new body is written once with its count; a body already stored (a message queued again later: shared
+        // subscription moved to another member, retained message on subscribe) keeps its content and gains the count.
+        _storeMessage = Prepare("""
+            INSERT INTO messages (id, topic, payload, qos, retain, properties, expires_at, publisher, refs)
+            VALUES ($id, $topic, $payload, $qos, $retain, $properties, $expires, $publisher, $refs)
+            ON CONFLICT (id) DO UPDATE SET refs = refs + excluded.refs
+            """, [.. MessageParameters, "$refs"]);
         _updateDelivery = Prepare("UPDATE deliveries SET packet_id = $packet, state = $state WHERE client_id = $client AND message_id = $message",
             "$packet", "$state", "$client", "$message");
         _removals = new PendingRemovals(Prepare);
@@ -165,13 +167,14 @@ internal sealed class StoreCommands : IDisposable
         _deleteSubscription.Execute();
     }
 
-    /// <summary>Stores the body and the deliveries not marked in <paramref name="skip"/> (a later removal in the batch undoes them).</summary>
+    /// <summary>
+    /// Stores the deliveries not marked in <paramref name="skip"/> (a later removal in the batch undoes them), then the
+    /// body with <c>refs</c> raised by as many as were inserted: sessions that are not stored and deliveries already
+    /// queued insert nothing and count nothing. Format version 2 has no insert trigger (see <see cref="SqliteSchema"/>).
+    /// </summary>
     public void Enqueue(ApplicationMessage message, IReadOnlyList<QueuedDeliveryRecord> deliveries, ulong skip = 0)
     {
         _removals.Flush();
-        if (deliveries.Count == 0) return;
-        BindMessage(_insertMessage, message);
-        _insertMessage.Execute();
         var st = _insertDelivery;
         var added = 0;
         for (var i = 0; i < deliveries.Count; i++)
@@ -187,12 +190,11 @@ internal sealed class StoreCommands : IDisposable
             st.Bind(7, d.ShareGroup);
             added += st.Execute();
         }
-        if (added == 0)
-        {
-            // No listed session is stored (or all already held it): do not leave an unreferenced body behind.
-            _dropUnreferenced.Bind(1, message.Id);
-            _dropUnreferenced.Execute();
-        }
+        // Nothing inserted (no listed session is stored, or all already held it): no body without a reference.
+        if (added == 0) return;
+        BindMessage(_storeMessage, message);
+        _storeMessage.Bind(MessageParameters.Length + 1, added);
+        _storeMessage.Execute();
     }
 
     public void UpdateDelivery(string clientId, long messageId, ushort packetId, DeliveryState state)
