@@ -21,7 +21,7 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>
     private const int Waiting = 1;
     private const int Signaled = 2;
 
-    private readonly Socket _socket;
+    private readonly int _fd;
     private readonly int _maxBufferSize;
     private readonly SocketConnection _connection;
 
@@ -44,7 +44,8 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>
     public SocketInput(SocketConnection connection, Socket socket, int maxBufferSize)
     {
         _connection = connection;
-        _socket = socket;
+        // Valid while the connection lives: the socket closes only after both sides completed.
+        _fd = (int)socket.Handle;
         _maxBufferSize = maxBufferSize;
     }
 
@@ -206,7 +207,7 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>
     private bool Receive()
     {
         EnsureSpace();
-        var received = _socket.Receive(_buffer.AsSpan(_end), SocketFlags.None, out var error);
+        var received = NonBlockingIo.Receive(_fd, _buffer.AsSpan(_end), out var error);
         switch (error)
         {
             case SocketError.Success when received == 0:

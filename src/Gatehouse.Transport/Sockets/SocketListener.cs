@@ -121,7 +121,6 @@ public sealed class SocketListener : IAsyncDisposable
         try
         {
             socket.NoDelay = true;
-            socket.Blocking = false;
             var info = new ConnectionInfo(ListenerNames.Tcp, socket.RemoteEndPoint, socket.LocalEndPoint, IsSecure: false);
             var connection = new SocketConnection(socket, this, ReadinessLoop.Next(_log), _maxInputBufferSize);
             // Runs until the read loop's first wait. The connection logs and contains its own failures (ClientConnection.RunAsync).

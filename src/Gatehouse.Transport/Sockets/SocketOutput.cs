@@ -15,6 +15,7 @@ internal sealed class SocketOutput : PipeWriter
 
     private readonly SocketConnection _connection;
     private readonly Socket _socket;
+    private readonly int _fd;
     private byte[]? _buffer;
     private int _written;
     private bool _failed;
@@ -24,6 +25,7 @@ internal sealed class SocketOutput : PipeWriter
     {
         _connection = connection;
         _socket = socket;
+        _fd = (int)socket.Handle;
     }
 
     public override void Advance(int bytes)
@@ -56,7 +58,7 @@ internal sealed class SocketOutput : PipeWriter
     {
         if (_failed) return new ValueTask<FlushResult>(new FlushResult(isCanceled: false, isCompleted: true));
         if (_written == 0) return default;
-        var sent = _socket.Send(_buffer.AsSpan(0, _written), SocketFlags.None, out var error);
+        var sent = NonBlockingIo.Send(_fd, _buffer.AsSpan(0, _written), out var error);
         if (error == SocketError.Success && sent == _written)
         {
             ReleaseBuffer();
