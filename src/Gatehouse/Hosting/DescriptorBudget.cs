@@ -6,7 +6,7 @@ namespace Gatehouse.Hosting;
 /// How many connections the process's open-file limit (RLIMIT_NOFILE) can carry. Every socket is a descriptor; at
 /// the limit accept() fails, and so does anything else that opens a file, the runtime's own assembly loads included
 /// (seen: the process aborts with "Out of memory."). Connections are therefore capped below the limit: the MQTT cap
-/// leaves room for refusing the next clients with a reason code, and Kestrel's cap, nearer the limit, closes sockets
+/// leaves room for refusing the next clients with a reason code, and the listeners' cap, nearer the limit, closes sockets
 /// beyond even that before they can exhaust the descriptors the store, logs and runtime need.
 /// </summary>
 public sealed record DescriptorBudget(long OpenFileLimit, int InUse)
@@ -23,7 +23,7 @@ public sealed record DescriptorBudget(long OpenFileLimit, int InUse)
     /// <summary>Room between the MQTT cap and Kestrel's: sockets accepted only to be refused with CONNACK 0x89 / 0x03.</summary>
     public const int RefusalRoom = 128;
 
-    /// <summary>Connections Kestrel accepts at once, all listeners together.</summary>
+    /// <summary>Sockets held at once by the own TCP listener, and by Kestrel's listeners together.</summary>
     public long TransportCap => Math.Max(2, OpenFileLimit - Reserved + RefusalRoom);
 
     /// <summary>The most MQTT clients the limit allows (the cap applied to Broker:MaxConnections).</summary>
