@@ -5,12 +5,19 @@ using Microsoft.Extensions.Logging;
 
 namespace Gatehouse.Transport.Sockets;
 
+/// <summary>What a <see cref="ReadinessLoop"/> tells when its socket becomes readable (or closed, or failed).</summary>
+internal interface IReadinessTarget
+{
+    void OnReadable();
+}
+
 /// <summary>
 /// An epoll thread that tells waiting <see cref="SocketInput"/>s their socket became readable, and runs them there.
 /// Each socket is registered once, edge-triggered, for the life of the connection: waiting costs no system call and no
 /// per-wait state, where a zero-byte receive through the runtime's socket engine costs a peek and about 0.6 KB of
-/// per-socket asynchronous state (event args, operation, context). The runtime's engine is still used for what is
-/// rare: accepting, and a send that has to wait for a slow reader.
+/// per-socket asynchronous state (event args, operation, context). The listening socket is watched the same way, so
+/// a connection is accepted, and its CONNECT handled, on one thread. The runtime's engine is still used for what is
+/// rare: a send that has to wait for a slow reader.
 /// </summary>
 internal sealed unsafe class ReadinessLoop
 {
@@ -48,10 +55,10 @@ internal sealed unsafe class ReadinessLoop
         return loops.Length == 1 ? loops[0] : loops[(int)((uint)Interlocked.Increment(ref s_next) % (uint)loops.Length)];
     }
 
-    /// <summary>Watches <paramref name="socket"/> for <paramref name="input"/> until <see cref="Unregister"/>.</summary>
-    public GCHandle Register(Socket socket, SocketInput input)
+    /// <summary>Watches <paramref name="socket"/> for <paramref name="target"/> until <see cref="Unregister"/>.</summary>
+    public GCHandle Register(Socket socket, IReadinessTarget target)
     {
-        var handle = GCHandle.Alloc(input);
+        var handle = GCHandle.Alloc(target);
         var ev = stackalloc byte[16];
         *(uint*)ev = Epoll.In | Epoll.RdHup | Epoll.EdgeTriggered;
         *(nint*)(ev + Epoll.DataOffset) = GCHandle.ToIntPtr(handle);
@@ -95,10 +102,10 @@ internal sealed unsafe class ReadinessLoop
             for (var i = 0; i < count; i++)
             {
                 var data = *(nint*)(events + i * Epoll.EventSize + Epoll.DataOffset);
-                if (GCHandle.FromIntPtr(data).Target is not SocketInput input) continue;
+                if (GCHandle.FromIntPtr(data).Target is not IReadinessTarget target) continue;
                 try
                 {
-                    input.OnReadable();
+                    target.OnReadable();
                 }
                 catch (Exception ex)
                 {

@@ -11,7 +11,7 @@ namespace Gatehouse.Transport.Sockets;
 /// read waits for the <see cref="ReadinessLoop"/> to report the socket readable; the read loop then continues on that
 /// loop's thread, with no pipe and no thread hand-off in between.
 /// </summary>
-internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>
+internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>, IReadinessTarget
 {
     private const int MinimumReceive = 8 * 1024;
 
@@ -130,7 +130,7 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>
     /// The readiness loop saw the socket readable (or closed, or failed). Completes a waiting read on this thread, so the
     /// read loop runs here; otherwise leaves a note for the next read.
     /// </summary>
-    internal void OnReadable()
+    public void OnReadable()
     {
         while (true)
         {

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Gatehouse.Broker;
 using Gatehouse.Broker.Connections;
 using Microsoft.Extensions.Logging;
@@ -14,14 +15,17 @@ namespace Gatehouse.Transport.Sockets;
 /// the socket become readable (<see cref="ReadinessLoop"/>), and a flush is one non-blocking send on the writer's thread.
 /// Linux only (epoll); elsewhere the host uses Kestrel. TLS and WebSocket listeners stay on Kestrel.
 /// </summary>
-public sealed class SocketListener : IAsyncDisposable
+public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
 {
     private readonly MqttBroker _broker;
     private readonly ILogger _log;
     private readonly long _connectionCap;
     private readonly int _maxInputBufferSize;
+    private readonly Lock _accepting = new();
     private Socket? _socket;
-    private Task? _acceptLoop;
+    private ReadinessLoop? _loop;
+    private GCHandle _registration;
+    private volatile bool _stopped;
     private long _open;
 
     /// <param name="connectionCap">Sockets held at once; beyond it an accepted socket is closed at once.</param>
@@ -67,45 +71,76 @@ public sealed class SocketListener : IAsyncDisposable
     public void Start()
     {
         if (_socket is null) throw new InvalidOperationException("Bind first.");
-        _acceptLoop = AcceptLoopAsync(_socket);
+        _loop = ReadinessLoop.Next(_log);
+        _registration = _loop.Register(_socket, this);
+        // Edge-triggered: connections that queued before the registration raise no event of their own.
+        AcceptPending();
     }
 
     /// <summary>Stops accepting. Open connections are the broker's to close (graceful shutdown).</summary>
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync()
     {
-        _socket?.Dispose();
-        if (_acceptLoop is { } loop) await loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _stopped = true;
+        if (_socket is { } socket)
+        {
+            lock (_accepting)
+            {
+                if (_loop is { } loop) loop.Unregister(socket, _registration);
+                socket.Dispose();
+            }
+        }
+        return ValueTask.CompletedTask;
     }
 
     internal void OnConnectionClosed() => Interlocked.Decrement(ref _open);
 
-    private async Task AcceptLoopAsync(Socket listener)
+    void IReadinessTarget.OnReadable() => AcceptPending();
+
+    /// <summary>
+    /// Accepts every queued connection, on the readiness loop's thread: the connection's first read (its CONNECT, often
+    /// already there) runs here too, with no hand-off. The listening socket stays in blocking mode; Poll says when
+    /// accept() will not block, and the lock keeps a retry (below) from racing the loop for the last connection.
+    /// </summary>
+    private void AcceptPending()
     {
-        while (true)
+        lock (_accepting)
         {
-            Socket socket;
+            var listener = _socket!;
             try
             {
-                socket = await listener.AcceptAsync().ConfigureAwait(false);
+                while (!_stopped && listener.Poll(0, SelectMode.SelectRead))
+                {
+                    Socket socket;
+                    try
+                    {
+                        socket = listener.Accept();
+                    }
+                    catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionAborted or SocketError.ConnectionReset)
+                    {
+                        continue; // gone before we took it
+                    }
+                    catch (SocketException ex)
+                    {
+                        // Out of descriptors (EMFILE/ENFILE): report it and try again shortly; edge-triggered readiness
+                        // would not report the connections still queued.
+                        _broker.Context.Limits.Hit("accept", $"accepting on {EndPoint} failed: {ex.Message}");
+                        _ = RetrySoonAsync();
+                        return;
+                    }
+                    Accept(socket);
+                }
             }
             catch (ObjectDisposedException)
             {
-                return;
+                // Stopped.
             }
-            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted)
-            {
-                return;
-            }
-            catch (SocketException ex)
-            {
-                // Out of descriptors (EMFILE/ENFILE) or a connection reset while queued: report it and keep accepting,
-                // after a pause so a persistent condition does not spin.
-                _broker.Context.Limits.Hit("accept", $"accepting on {EndPoint} failed: {ex.Message}");
-                await Task.Delay(10).ConfigureAwait(false);
-                continue;
-            }
-            Accept(socket);
         }
+    }
+
+    private async Task RetrySoonAsync()
+    {
+        await Task.Delay(10).ConfigureAwait(false);
+        AcceptPending();
     }
 
     private void Accept(Socket socket)
