@@ -13,7 +13,6 @@ internal static partial class Epoll
     public const uint Hup = 0x010;            // EPOLLHUP
     public const uint RdHup = 0x2000;         // EPOLLRDHUP
     public const uint EdgeTriggered = 1u << 31; // EPOLLET
-    public const int Eintr = 4;
 
     /// <summary>struct epoll_event is packed (12 bytes) on x86-64 and naturally aligned (16 bytes) elsewhere.</summary>
     public static readonly int EventSize = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;

@@ -14,26 +14,18 @@ internal static unsafe partial class NonBlockingIo
     private const int DontWait = 0x40;    // MSG_DONTWAIT
     private const int NoSignal = 0x4000;  // MSG_NOSIGNAL: a closed peer is EPIPE, not SIGPIPE
     private const int Eagain = 11;
-    private const int Eintr = 4;
+    /// <summary>errno EINTR, for every libc call here and in <see cref="Epoll"/>.</summary>
+    public const int Eintr = 4;
 
     /// <summary>Bytes received (0: the peer closed its side); <see cref="SocketError.WouldBlock"/> when nothing is there.</summary>
     public static int Receive(int fd, Span<byte> buffer, out SocketError error)
     {
         fixed (byte* p = buffer)
         {
-            while (true)
-            {
-                var n = Recv(fd, p, (nuint)buffer.Length, DontWait);
-                if (n >= 0)
-                {
-                    error = SocketError.Success;
-                    return (int)n;
-                }
-                var errno = Marshal.GetLastPInvokeError();
-                if (errno == Eintr) continue;
-                error = ToSocketError(errno);
-                return 0;
-            }
+            nint n;
+            do n = Recv(fd, p, (nuint)buffer.Length, DontWait);
+            while (Interrupted(n));
+            return Result(n, out error);
         }
     }
 
@@ -42,20 +34,25 @@ internal static unsafe partial class NonBlockingIo
     {
         fixed (byte* p = buffer)
         {
-            while (true)
-            {
-                var n = SendTo(fd, p, (nuint)buffer.Length, DontWait | NoSignal);
-                if (n >= 0)
-                {
-                    error = SocketError.Success;
-                    return (int)n;
-                }
-                var errno = Marshal.GetLastPInvokeError();
-                if (errno == Eintr) continue;
-                error = ToSocketError(errno);
-                return 0;
-            }
+            nint n;
+            do n = SendTo(fd, p, (nuint)buffer.Length, DontWait | NoSignal);
+            while (Interrupted(n));
+            return Result(n, out error);
         }
+    }
+
+    /// <summary>A call that failed with EINTR (a signal arrived first) is simply made again.</summary>
+    private static bool Interrupted(nint result) => result < 0 && Marshal.GetLastPInvokeError() == Eintr;
+
+    private static int Result(nint result, out SocketError error)
+    {
+        if (result >= 0)
+        {
+            error = SocketError.Success;
+            return (int)result;
+        }
+        error = ToSocketError(Marshal.GetLastPInvokeError());
+        return 0;
     }
 
     private static SocketError ToSocketError(int errno) => errno switch

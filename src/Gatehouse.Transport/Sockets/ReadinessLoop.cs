@@ -95,7 +95,7 @@ internal sealed unsafe class ReadinessLoop
             if (count < 0)
             {
                 var error = Marshal.GetLastPInvokeError();
-                if (error == Epoll.Eintr) continue;
+                if (error == NonBlockingIo.Eintr) continue;
                 _log.LogCritical("epoll_wait failed with errno {Error}; TCP connections on this I/O thread stop receiving", error);
                 return;
             }

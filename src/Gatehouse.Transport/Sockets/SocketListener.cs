@@ -28,11 +28,11 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
     private volatile bool _stopped;
     private long _open;
 
-    /// <param name="connectionCap">Sockets held at once; beyond it an accepted socket is closed at once.</param>
-    /// <param name="maxInputBufferSize">The largest input a connection may buffer (a whole packet must fit).</param>
     /// <summary>Whether this platform has what the listener needs (Linux epoll).</summary>
     public static bool IsSupported => Epoll.IsSupported;
 
+    /// <param name="connectionCap">Sockets held at once; beyond it an accepted socket is closed at once.</param>
+    /// <param name="maxInputBufferSize">The largest input a connection may buffer (a whole packet must fit).</param>
     public SocketListener(MqttBroker broker, ILogger<SocketListener> log, long connectionCap, int maxInputBufferSize)
     {
         _broker = broker;
@@ -43,9 +43,6 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
 
     /// <summary>The bound endpoint (with the port chosen when 0 was asked for); null before <see cref="Bind"/>.</summary>
     public IPEndPoint? EndPoint => _socket?.LocalEndPoint as IPEndPoint;
-
-    /// <summary>Open connections accepted by this listener.</summary>
-    public long OpenConnections => Interlocked.Read(ref _open);
 
     /// <summary>Binds and listens. Throws <see cref="SocketException"/> when the address cannot be bound.</summary>
     public void Bind(IPEndPoint endPoint)
