@@ -19,6 +19,33 @@ public sealed class TcpTransportTests
     private static Task<ServerProcess> StartAsync(string transport)
         => ServerProcess.StartAsync(new ServerProcessOptions { Arguments = [$"--Server:TcpTransport={transport}"] });
 
+    /// <summary>
+    /// A raw 3.1.1 subscriber (QoS 0) whose socket has a small receive buffer and reads only when the test does, so the
+    /// broker's writes to it back up.
+    /// </summary>
+    private static async Task<TcpClient> SubscribeRawAsync(int port, string clientId, string filter)
+    {
+        var client = new TcpClient { ReceiveBufferSize = 4096, NoDelay = true };
+        try
+        {
+            await client.ConnectAsync("127.0.0.1", port);
+            var stream = client.GetStream();
+            await stream.WriteAsync(MqttWire.Connect(ProtocolVersion.V311, clientId));
+            MqttWire.AssertSuccessfulConnAck(await MqttWire.ReadPacketAsync(stream));
+            await stream.WriteAsync(MqttTestClient.Encode(new SubscribePacket
+            {
+                PacketId = 1, Subscriptions = [new TopicSubscription { TopicFilter = filter, MaximumQoS = QoS.AtMostOnce }],
+            }, ProtocolVersion.V311));
+            Assert.Equal(0x90, (await MqttWire.ReadPacketAsync(stream))[0]);
+            return client;
+        }
+        catch
+        {
+            client.Dispose();
+            throw;
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Transports))]
     public async Task A_publish_larger_than_every_buffer_arrives_whole(string transport)
@@ -68,16 +95,8 @@ public sealed class TcpTransportTests
         await using var server = await StartAsync(transport);
         // A raw socket with a small receive buffer that reads nothing for a while: the broker's writes back up into its
         // socket's send buffer and then wait for it to drain.
-        using var subscriber = new TcpClient { ReceiveBufferSize = 4096, NoDelay = true };
-        await subscriber.ConnectAsync("127.0.0.1", server.MqttPort);
+        using var subscriber = await SubscribeRawAsync(server.MqttPort, "stalled-sub", "stall/#");
         var stream = subscriber.GetStream();
-        await stream.WriteAsync(MqttWire.Connect(ProtocolVersion.V311, "stalled-sub"));
-        MqttWire.AssertSuccessfulConnAck(await MqttWire.ReadPacketAsync(stream));
-        await stream.WriteAsync(MqttTestClient.Encode(new SubscribePacket
-        {
-            PacketId = 1, Subscriptions = [new TopicSubscription { TopicFilter = "stall/#", MaximumQoS = QoS.AtMostOnce }],
-        }, ProtocolVersion.V311));
-        Assert.Equal(0x90, (await MqttWire.ReadPacketAsync(stream))[0]);
 
         const int Messages = 2_000;
         const int PayloadSize = 2_048;
@@ -122,16 +141,7 @@ public sealed class TcpTransportTests
     public async Task A_peer_that_resets_while_the_broker_writes_to_it_leaves_the_broker_serving_others(string transport)
     {
         await using var server = await StartAsync(transport);
-        var reset = new TcpClient { ReceiveBufferSize = 4096 };
-        await reset.ConnectAsync("127.0.0.1", server.MqttPort);
-        var stream = reset.GetStream();
-        await stream.WriteAsync(MqttWire.Connect(ProtocolVersion.V311, "reset-sub"));
-        MqttWire.AssertSuccessfulConnAck(await MqttWire.ReadPacketAsync(stream));
-        await stream.WriteAsync(MqttTestClient.Encode(new SubscribePacket
-        {
-            PacketId = 1, Subscriptions = [new TopicSubscription { TopicFilter = "reset/#", MaximumQoS = QoS.AtMostOnce }],
-        }, ProtocolVersion.V311));
-        Assert.Equal(0x90, (await MqttWire.ReadPacketAsync(stream))[0]);
+        var reset = await SubscribeRawAsync(server.MqttPort, "reset-sub", "reset/#");
 
         await using var publisher = await MqttTestClient.ConnectNewAsync(server.MqttPort, ProtocolVersion.V311, "reset-pub");
         var payload = new byte[8_192];
