@@ -1,6 +1,8 @@
 using Gatehouse.Protocol;
 using Gatehouse.Storage.Embedded;
 
+using static Gatehouse.Storage.Tests.SqliteTestRecords;
+
 namespace Gatehouse.Storage.Tests;
 
 /// <summary>
@@ -26,25 +28,6 @@ public sealed class SqliteBatchTests : IAsyncLifetime
         _directory.Dispose();
     }
 
-    private static ApplicationMessage Message(long id, int size = 16) =>
-        new() { Id = id, Topic = $"t/{id}", Payload = new byte[size], QoS = QoS.AtLeastOnce };
-
-    private static QueuedDeliveryRecord To(string clientId) => new(clientId, QoS.AtLeastOnce, false, null, null);
-
-    private static SessionRecord Session(string clientId) => new(clientId, ProtocolVersion.V500, 60, null, null);
-
-    /// <summary>Runs <paramref name="submit"/> while the writer waits, so that all its submissions form one batch; returns them after it committed.</summary>
-    private async Task InOneBatch(Func<SqliteBrokerStore, Task[]> submit)
-    {
-        using var gate = new ManualResetEventSlim();
-        var held = _store.RunOnWriter(_ => gate.Wait(TimeSpan.FromSeconds(10))).AsTask();
-        var tasks = submit(_store);
-        Assert.All(tasks, t => Assert.False(t.IsCompleted));
-        gate.Set();
-        await held;
-        await Task.WhenAll(tasks);
-    }
-
     /// <summary>Closes the store, checks the files' invariants, reopens and loads.</summary>
     private async Task<StoreSnapshot> Reopen()
     {
@@ -60,7 +43,7 @@ public sealed class SqliteBatchTests : IAsyncLifetime
         await _store.SaveSession(Session("c"));
         var commitsBefore = _store.Statistics.Commits;
 
-        await InOneBatch(s => [s.Enqueue(Message(1), [To("c")]).AsTask(), s.RemoveDelivery("c", 1).AsTask()]);
+        await _store.InOneBatch(s => [s.Enqueue(Message(1), [To("c")]).AsTask(), s.RemoveDelivery("c", 1).AsTask()]);
 
         Assert.Equal(commitsBefore + 1, _store.Statistics.Commits);
         Assert.Equal(1, _store.Statistics.CoalescedWrites);
@@ -75,7 +58,7 @@ public sealed class SqliteBatchTests : IAsyncLifetime
         await _store.SaveSession(Session("c"));
         await _store.Enqueue(Message(1), [To("c")]);
 
-        await InOneBatch(s => [s.UpdateDelivery("c", 1, 7, DeliveryState.AwaitingAck).AsTask(), s.RemoveDelivery("c", 1).AsTask()]);
+        await _store.InOneBatch(s => [s.UpdateDelivery("c", 1, 7, DeliveryState.AwaitingAck).AsTask(), s.RemoveDelivery("c", 1).AsTask()]);
 
         Assert.Equal(1, _store.Statistics.CoalescedWrites);
         var snapshot = await Reopen();
@@ -90,7 +73,7 @@ public sealed class SqliteBatchTests : IAsyncLifetime
         await _store.SaveSession(Session("b"));
         await _store.Enqueue(Message(1), [To("a"), To("b")]);
 
-        await InOneBatch(s =>
+        await _store.InOneBatch(s =>
         [
             s.Enqueue(Message(2), [To("a"), To("b")]).AsTask(),
             s.UpdateDelivery("a", 1, 1, DeliveryState.AwaitingAck).AsTask(),
@@ -113,7 +96,7 @@ public sealed class SqliteBatchTests : IAsyncLifetime
     {
         await _store.SaveSession(Session("c"));
 
-        await InOneBatch(s =>
+        await _store.InOneBatch(s =>
         [
             s.RemoveDelivery("c", 1).AsTask(),
             s.Enqueue(Message(1), [To("c")]).AsTask(),
@@ -136,7 +119,7 @@ public sealed class SqliteBatchTests : IAsyncLifetime
         await _store.Enqueue(Message(1), [To("c")]);
 
         // The second enqueue would have been ignored (the delivery exists); dropping it must not drop the removal too.
-        await InOneBatch(s => [s.Enqueue(Message(1), [To("c")]).AsTask(), s.RemoveDelivery("c", 1).AsTask()]);
+        await _store.InOneBatch(s => [s.Enqueue(Message(1), [To("c")]).AsTask(), s.RemoveDelivery("c", 1).AsTask()]);
 
         var snapshot = await Reopen();
         Assert.Empty(Assert.Single(snapshot.Sessions).Deliveries);
@@ -149,7 +132,7 @@ public sealed class SqliteBatchTests : IAsyncLifetime
         var clients = Enumerable.Range(0, 70).Select(i => $"c{i}").ToArray();
         foreach (var c in clients) await _store.SaveSession(Session(c));
 
-        await InOneBatch(s => [s.Enqueue(Message(1), clients.Select(To).ToArray()).AsTask(), .. clients[..64].Select(c => s.RemoveDelivery(c, 1).AsTask())]);
+        await _store.InOneBatch(s => [s.Enqueue(Message(1), clients.Select(To).ToArray()).AsTask(), .. clients[..64].Select(c => s.RemoveDelivery(c, 1).AsTask())]);
 
         var snapshot = await Reopen();
         Assert.Equal(clients[64..], snapshot.Sessions.Where(x => x.Deliveries.Count == 1).Select(x => x.Session.ClientId).Order());
@@ -179,7 +162,7 @@ public sealed class SqliteBatchTests : IAsyncLifetime
 
         // a's first 70 go (more than one group), interleaved with updates of b's; b loses every even one, alternating
         // sessions so that the groups break on the session; message 80 is removed and queued again for a.
-        await InOneBatch(s =>
+        await _store.InOneBatch(s =>
         [
             .. Enumerable.Range(1, 70).SelectMany(id => new[]
             {
@@ -214,7 +197,7 @@ public sealed class SqliteBatchTests : IAsyncLifetime
             command.CommandText = "PRAGMA max_page_count = " + (long)new Microsoft.Data.Sqlite.SqliteCommand("PRAGMA page_count", c).ExecuteScalar()!;
             command.ExecuteNonQuery();
         });
-        var failing = InOneBatch(s =>
+        var failing = _store.InOneBatch(s =>
         [
             s.RemoveDelivery("c", 1).AsTask(),
             s.RemoveDelivery("c", 2).AsTask(),

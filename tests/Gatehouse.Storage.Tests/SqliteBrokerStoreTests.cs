@@ -2,6 +2,8 @@ using Gatehouse.Protocol;
 using Gatehouse.Storage.Embedded;
 using Microsoft.Data.Sqlite;
 
+using static Gatehouse.Storage.Tests.SqliteTestRecords;
+
 namespace Gatehouse.Storage.Tests;
 
 /// <summary>What only the durable store has: files, reopening, group commit, format and failure handling.</summary>
@@ -12,13 +14,6 @@ public sealed class SqliteBrokerStoreTests : IDisposable
     private SqliteStoreOptions Options(string? directory = null) => new() { DataDirectory = directory ?? _directory.Path };
 
     public void Dispose() => _directory.Dispose();
-
-    private static ApplicationMessage Message(long id, int size = 16) =>
-        new() { Id = id, Topic = $"t/{id}", Payload = new byte[size], QoS = QoS.AtLeastOnce };
-
-    private static QueuedDeliveryRecord To(string clientId) => new(clientId, QoS.AtLeastOnce, false, null, null);
-
-    private static SessionRecord Session(string clientId) => new(clientId, ProtocolVersion.V500, 60, null, null);
 
     [Fact]
     public async Task Reopening_after_dispose_recovers_sessions_subscriptions_queues_in_flight_state_and_retained()

@@ -1,6 +1,8 @@
 using Gatehouse.Protocol;
 using Gatehouse.Storage.Embedded;
 
+using static Gatehouse.Storage.Tests.SqliteTestRecords;
+
 namespace Gatehouse.Storage.Tests;
 
 /// <summary>
@@ -26,13 +28,6 @@ public sealed class SqliteReferenceCountTests : IAsyncLifetime
         _directory.Dispose();
     }
 
-    private static ApplicationMessage Message(long id, int size = 16) =>
-        new() { Id = id, Topic = $"t/{id}", Payload = new byte[size], QoS = QoS.AtLeastOnce };
-
-    private static QueuedDeliveryRecord To(string clientId) => new(clientId, QoS.AtLeastOnce, false, null, null);
-
-    private static SessionRecord Session(string clientId) => new(clientId, ProtocolVersion.V500, 60, null, null);
-
     private async Task Sessions(params string[] clientIds)
     {
         foreach (var id in clientIds) await _store.SaveSession(Session(id));
@@ -50,17 +45,6 @@ public sealed class SqliteReferenceCountTests : IAsyncLifetime
             while (reader.Read()) refs.Add((reader.GetInt64(0), reader.GetInt64(1)));
         });
         return refs;
-    }
-
-    /// <summary>Holds the writer while <paramref name="submit"/> runs, so that all its submissions form one batch.</summary>
-    private async Task InOneBatch(Func<SqliteBrokerStore, Task[]> submit)
-    {
-        using var gate = new ManualResetEventSlim();
-        var held = _store.RunOnWriter(_ => gate.Wait(TimeSpan.FromSeconds(10))).AsTask();
-        var tasks = submit(_store);
-        gate.Set();
-        await held;
-        await Task.WhenAll(tasks);
     }
 
     [Fact]
@@ -123,7 +107,7 @@ public sealed class SqliteReferenceCountTests : IAsyncLifetime
         await Sessions("a", "b", "c");
         await _store.Enqueue(Message(1), [To("a")]);
 
-        await InOneBatch(s =>
+        await _store.InOneBatch(s =>
         [
             // Coalesced: a's delivery of 2 is never written; b's and c's are.
             s.Enqueue(Message(2), [To("a"), To("b"), To("c")]).AsTask(),
@@ -151,7 +135,7 @@ public sealed class SqliteReferenceCountTests : IAsyncLifetime
         await _store.DeleteSession("b");
         Assert.Equal([(1L, 2L)], await Refs());
 
-        await InOneBatch(s =>
+        await _store.InOneBatch(s =>
         [
             s.Enqueue(Message(3), [To("a"), To("c")]).AsTask(),
             s.DeleteSession("a").AsTask(),
@@ -179,7 +163,7 @@ public sealed class SqliteReferenceCountTests : IAsyncLifetime
         });
 
         // Body 1 gains b, then the batch fails on body 9 (beyond the page limit) and rolls back.
-        var failing = InOneBatch(s => [s.Enqueue(Message(1), [To("b")]).AsTask(), s.Enqueue(Message(9, size: 64 * 1024), [To("a"), To("b")]).AsTask()]);
+        var failing = _store.InOneBatch(s => [s.Enqueue(Message(1), [To("b")]).AsTask(), s.Enqueue(Message(9, size: 64 * 1024), [To("a"), To("b")]).AsTask()]);
         await Assert.ThrowsAsync<StoreUnavailableException>(() => failing);
         await _store.RunOnWriter(c =>
         {
@@ -240,7 +224,7 @@ public sealed class SqliteReferenceCountTests : IAsyncLifetime
                 }
             }
             foreach (var op in operations) await op(memory);
-            await InOneBatch(s => [.. operations.Select(op => op(s).AsTask())]);
+            await _store.InOneBatch(s => [.. operations.Select(op => op(s).AsTask())]);
 
             var expected = await memory.LoadAsync(CancellationToken.None);
             var actual = await _store.LoadAsync(CancellationToken.None);
