@@ -22,8 +22,8 @@ public class StoreDrainBenchmarks
     private const int Messages = 20_000;
     private const string ClientId = "bench-backlog-subscriber";
 
+    private TemporaryStore _temporary = null!;
     private SqliteBrokerStore _store = null!;
-    private string _directory = null!;
     private readonly byte[] _payload = new byte[64];
     private long _firstId;
 
@@ -33,16 +33,15 @@ public class StoreDrainBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _directory = Path.Combine(Path.GetTempPath(), "gatehouse-store-bench", Guid.NewGuid().ToString("N"));
-        _store = SqliteBrokerStore.Open(new SqliteStoreOptions { DataDirectory = _directory, QuickCheckOnOpen = false });
+        _temporary = new TemporaryStore();
+        _store = _temporary.Store;
         _store.SaveSession(new SessionRecord(ClientId, ProtocolVersion.V311, 3600, null, null)).AsTask().Wait();
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
-        _store.DisposeAsync().AsTask().Wait();
-        Directory.Delete(_directory, recursive: true);
+        _temporary.Dispose();
     }
 
     /// <summary>Queues the backlog (not measured).</summary>

@@ -26,8 +26,8 @@ public class StoreGroupCommitBenchmarks
     private const int Rounds = 8192; // Enqueue + RemoveDelivery pairs per invocation
     private static readonly ConcurrentDictionary<int, (long Operations, long Commits)> Counters = new();
 
+    private TemporaryStore _temporary = null!;
     private SqliteBrokerStore _store = null!;
-    private string _directory = null!;
     private readonly byte[] _payload = new byte[256];
     private long _nextId;
     private SqliteStoreStatistics _start;
@@ -38,8 +38,8 @@ public class StoreGroupCommitBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _directory = Path.Combine(Path.GetTempPath(), "gatehouse-store-bench", Guid.NewGuid().ToString("N"));
-        _store = SqliteBrokerStore.Open(new SqliteStoreOptions { DataDirectory = _directory, QuickCheckOnOpen = false });
+        _temporary = new TemporaryStore();
+        _store = _temporary.Store;
         for (var s = 0; s < 256; s++) _store.SaveSession(new SessionRecord($"s{s}", ProtocolVersion.V500, 3600, null, null)).AsTask().Wait();
         _start = _store.Statistics;
     }
@@ -49,8 +49,7 @@ public class StoreGroupCommitBenchmarks
     {
         var end = _store.Statistics;
         Counters[Submitters] = (end.Operations - _start.Operations, end.Commits - _start.Commits);
-        _store.DisposeAsync().AsTask().Wait();
-        Directory.Delete(_directory, recursive: true);
+        _temporary.Dispose();
     }
 
     [Benchmark(OperationsPerInvoke = Rounds * 2)]

@@ -21,8 +21,8 @@ public class StoreQueueBenchmarks
 {
     private const int Messages = 50_000;
 
+    private TemporaryStore _temporary = null!;
     private SqliteBrokerStore _store = null!;
-    private string _directory = null!;
     private readonly byte[] _payload = new byte[64];
     private QueuedDeliveryRecord[] _to = [];
     private long _nextId;
@@ -33,8 +33,8 @@ public class StoreQueueBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _directory = Path.Combine(Path.GetTempPath(), "gatehouse-store-bench", Guid.NewGuid().ToString("N"));
-        _store = SqliteBrokerStore.Open(new SqliteStoreOptions { DataDirectory = _directory, QuickCheckOnOpen = false });
+        _temporary = new TemporaryStore();
+        _store = _temporary.Store;
         _to = [.. Enumerable.Range(0, Sessions).Select(s => new QueuedDeliveryRecord($"bench-offline-{s}", QoS.AtLeastOnce, false, null, null))];
         NewSessions();
     }
@@ -42,8 +42,7 @@ public class StoreQueueBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
-        _store.DisposeAsync().AsTask().Wait();
-        Directory.Delete(_directory, recursive: true);
+        _temporary.Dispose();
     }
 
     /// <summary>Empties the queues (not measured), so every iteration queues into tables of the same size.</summary>
