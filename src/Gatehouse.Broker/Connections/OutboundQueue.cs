@@ -12,9 +12,8 @@ internal readonly record struct Outbound(MqttPacket Packet, Task? Durable, Func<
 /// holds an empty queue and one reusable wait, and waiting allocates nothing.
 /// </summary>
 /// <remarks>
-/// The queue is a ring buffer held here, not a <c>Queue&lt;T&gt;</c>, and it has no array until two packets are
-/// queued at once: a connection that only ever has one at a time (CONNACK, PINGRESP, an acknowledgement) never
-/// allocates one. It is guarded by this object's monitor rather than a <c>Lock</c>: an uncontended monitor lives in
+/// A packet queued alone waits in a field; only when two are queued at once is a <c>Queue&lt;T&gt;</c> created, so a
+/// connection that only ever has one at a time (CONNACK, PINGRESP, an acknowledgement) never allocates one. It is guarded by this object's monitor rather than a <c>Lock</c>: an uncontended monitor lives in
 /// the object header, so it costs an idle connection nothing (the class is internal; nothing else locks on it).
 /// </remarks>
 internal sealed class OutboundQueue : IValueTaskSource<bool>
@@ -22,11 +21,10 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
     // Capacity a drained queue keeps; a larger one (left by a burst) is released so idle connections stay small.
     private const int RetainedCapacity = 64;
 
-    // The packets from _head on, wrapping; while _items is empty, the only one (if _count is 1) is _single.
-    private Outbound[] _items = [];
+    // While no queue exists, the one packet waiting (if _hasSingle) is _single; a second packet moves both into _queue.
+    private Queue<Outbound>? _queue;
     private Outbound _single;
-    private int _head;
-    private int _count;
+    private bool _hasSingle;
     private ManualResetValueTaskSourceCore<bool> _wait = new() { RunContinuationsAsynchronously = true };
     private bool _waiting;
     private bool _completed;
@@ -59,27 +57,17 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
     {
         lock (this)
         {
-            if (_count == 0)
+            if (_queue is { } queue)
             {
-                item = default;
-                return false;
-            }
-            _count--;
-            if (_items.Length == 0)
-            {
-                item = _single;
-                _single = default;
+                if (!queue.TryDequeue(out item)) return false;
+                if (queue.Count == 0 && queue.EnsureCapacity(0) > RetainedCapacity) _queue = null;
                 return true;
             }
-            item = _items[_head];
-            _items[_head] = default;
-            _head = _head + 1 == _items.Length ? 0 : _head + 1;
-            if (_count == 0)
-            {
-                _head = 0;
-                if (_items.Length > RetainedCapacity) _items = [];
-            }
-            return true;
+            item = _single;
+            _single = default;
+            var had = _hasSingle;
+            _hasSingle = false;
+            return had;
         }
     }
 
@@ -88,7 +76,7 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
     {
         lock (this)
         {
-            if (_count > 0) return new ValueTask<bool>(true);
+            if (_hasSingle || _queue is { Count: > 0 }) return new ValueTask<bool>(true);
             if (_completed) return new ValueTask<bool>(false);
             _wait.Reset();
             _wait.RunContinuationsAsynchronously = true;
@@ -117,41 +105,28 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
     {
         lock (this)
         {
-            _items = [];
+            _queue = null;
             _single = default;
-            _head = 0;
-            _count = 0;
+            _hasSingle = false;
         }
     }
 
     private void Add(Outbound item)
     {
-        if (_items.Length == 0)
+        if (_queue is null)
         {
-            if (_count == 0)
+            if (!_hasSingle)
             {
                 _single = item;
-                _count = 1;
+                _hasSingle = true;
                 return;
             }
-            // A second packet: from now on the queue is an array (kept while it is small, see RetainedCapacity).
-            _items = new Outbound[4];
-            _items[0] = _single;
+            _queue = new Queue<Outbound>(4);
+            _queue.Enqueue(_single);
             _single = default;
-            _head = 0;
+            _hasSingle = false;
         }
-        else if (_count == _items.Length)
-        {
-            var larger = new Outbound[_items.Length * 2];
-            var tail = _items.Length - _head;
-            Array.Copy(_items, _head, larger, 0, tail);
-            Array.Copy(_items, 0, larger, tail, _head);
-            _items = larger;
-            _head = 0;
-        }
-        var index = _head + _count;
-        _items[index < _items.Length ? index : index - _items.Length] = item;
-        _count++;
+        _queue.Enqueue(item);
     }
 
     bool IValueTaskSource<bool>.GetResult(short token) => _wait.GetResult(token);

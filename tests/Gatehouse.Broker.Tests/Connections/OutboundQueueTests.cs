@@ -4,8 +4,8 @@ using Gatehouse.Protocol.Packets;
 namespace Gatehouse.Broker.Tests.Connections;
 
 /// <summary>
-/// The writer's queue keeps its first packet in a field and grows a ring buffer only when two are queued at once:
-/// order must survive that move, wrap-around, growth and the release of a large drained buffer.
+/// The writer's queue keeps its first packet in a field and creates a queue only when two are queued at once: order
+/// must survive that move, growth and the release of a large drained queue.
 /// </summary>
 public sealed class OutboundQueueTests
 {
