@@ -76,7 +76,7 @@ public sealed class MqttBroker : IAsyncDisposable
     public Task HandleConnectionAsync(IDuplexPipe transport, ConnectionInfo info, CancellationToken connectionClosed)
     {
         if (_shuttingDown) return RefuseAsync(transport);
-        var connection = new ClientConnection(transport, info, this, Context);
+        var connection = new ClientConnection(transport, info, this);
         BrokerMetrics.Add(ref Context.Metrics.ConnectionsCurrent);
         BrokerMetrics.Add(ref Context.Metrics.ConnectionsTotal);
         Connections.Add(connection.Protocol);

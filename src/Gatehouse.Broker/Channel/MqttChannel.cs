@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Gatehouse.Broker.Connections;
 using Gatehouse.Broker.Diagnostics;
 using Gatehouse.Broker.Sessions;
@@ -22,13 +21,12 @@ public sealed class MqttChannel
     private long _lastReceivedTimestamp;
     private int _closedHandled;
 
-    public MqttChannel(MqttBroker broker, BrokerContext context, ClientConnection connection)
+    /// <remarks>The context and the logger are the broker's (<see cref="Context"/>, <see cref="Log"/>): fields for them would cost every connection 16 bytes.</remarks>
+    public MqttChannel(MqttBroker broker, ClientConnection connection)
     {
-        // The context and the logger are the broker's: fields for them would cost every connection 16 bytes.
-        Debug.Assert(ReferenceEquals(context, broker.Context));
         Broker = broker;
         Connection = connection;
-        AcceptedAtTimestamp = context.Time.GetTimestamp();
+        AcceptedAtTimestamp = broker.Context.Time.GetTimestamp();
         _lastReceivedTimestamp = AcceptedAtTimestamp;
     }
 

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Diagnostics;
 using System.IO.Pipelines;
 using Gatehouse.Broker.Channel;
 using Gatehouse.Broker.Diagnostics;
@@ -29,14 +28,13 @@ public sealed class ClientConnection
     private static readonly TimeSpan LingerIdle = TimeSpan.FromMilliseconds(250);
     private const long LingerBytes = 1024 * 1024;
 
-    public ClientConnection(IDuplexPipe transport, ConnectionInfo info, MqttBroker broker, BrokerContext context)
+    /// <remarks>The context and the logger are the broker's (<see cref="Context"/>, <see cref="Log"/>): fields for them would cost every connection 16 bytes.</remarks>
+    public ClientConnection(IDuplexPipe transport, ConnectionInfo info, MqttBroker broker)
     {
-        // The context and the logger are the broker's: fields for them would cost every connection 16 bytes.
-        Debug.Assert(ReferenceEquals(context, broker.Context));
         _transport = transport;
         _broker = broker;
         Info = info;
-        Protocol = new MqttChannel(broker, context, this);
+        Protocol = new MqttChannel(broker, this);
     }
 
     public ConnectionInfo Info { get; }
