@@ -158,12 +158,13 @@ public sealed class GatehouseHost : IAsyncDisposable
         builder.Services.AddHostedService<BrokerLifetimeService>();
         if (plan.Listeners.FirstOrDefault(IsOwnTcpListener) is { } tcp)
         {
-            builder.Services.AddSingleton(sp => _socketListener = new SocketListener(
-                sp.GetRequiredService<MqttBroker>(),
-                sp.GetRequiredService<ILoggerFactory>().CreateLogger<SocketListener>(),
-                descriptors?.TransportCap ?? long.MaxValue,
-                (int)Math.Min(int.MaxValue, inputBuffer)));
-            builder.Services.AddHostedService(sp => new SocketListenerService(sp.GetRequiredService<SocketListener>(), tcp, plan.BindAddress));
+            builder.Services.AddHostedService(sp => new SocketListenerService(
+                _socketListener = new SocketListener(
+                    sp.GetRequiredService<MqttBroker>(),
+                    sp.GetRequiredService<ILoggerFactory>().CreateLogger<SocketListener>(),
+                    descriptors?.TransportCap ?? long.MaxValue,
+                    (int)Math.Min(int.MaxValue, inputBuffer)),
+                tcp, plan.BindAddress));
         }
         if (plan.Certificate is { } initialCertificate)
         {
