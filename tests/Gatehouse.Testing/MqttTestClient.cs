@@ -383,12 +383,17 @@ public sealed class MqttTestClient : IAsyncDisposable
         await ReceiveAsync<PingRespPacket>(timeout);
     }
 
-    /// <summary>Sends DISCONNECT and closes the socket.</summary>
+    /// <summary>
+    /// Sends DISCONNECT, waits (a bounded time) for the server to close the connection, then closes the socket. The
+    /// server detaches the session before it closes, so once this returns a message published to the client's topics is
+    /// queued for the offline session rather than sent down this connection (and later resent with DUP set).
+    /// </summary>
     public async Task DisconnectAsync(ReasonCode reasonCode = ReasonCode.NormalDisconnection, MqttProperties? properties = null)
     {
         try
         {
             await SendAsync(new DisconnectPacket { ReasonCode = reasonCode, Properties = properties });
+            await WaitForCloseAsync(TimeSpan.FromSeconds(5));
         }
         catch (IOException)
         {
