@@ -81,7 +81,19 @@ public sealed class MqttBroker : IAsyncDisposable
         BrokerMetrics.Add(ref Context.Metrics.ConnectionsTotal);
         Connections.Add(connection.Protocol);
         // Not awaited here: one async frame less per connection; the connection reports its end (OnConnectionEnded).
-        return connection.RunAsync(connectionClosed);
+        return connectionClosed.CanBeCanceled ? RunWatchedAsync(connection, connectionClosed) : connection.RunAsync();
+    }
+
+    /// <summary>
+    /// For a transport that reports the peer's loss by a token (Kestrel's ConnectionClosed). Only an abort stops reading
+    /// early: after the peer's FIN (which also fires that token) every packet it sent before closing is still handled —
+    /// a burst followed by DISCONNECT loses nothing [MQTT-4.6.0-6]. Our own TCP transport has no such token, and its
+    /// connections hold neither this frame nor the registration.
+    /// </summary>
+    private static async Task RunWatchedAsync(ClientConnection connection, CancellationToken connectionClosed)
+    {
+        using var registration = connectionClosed.Register(static state => ((ClientConnection)state!).AbortIfIdle(), connection);
+        await connection.RunAsync().ConfigureAwait(false);
     }
 
     /// <summary>Called by a connection as the very last step of its run.</summary>

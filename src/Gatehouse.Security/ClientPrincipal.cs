@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Net;
 using Gatehouse.Security.Quotas;
 
 namespace Gatehouse.Security;
@@ -13,13 +14,13 @@ public sealed class ClientPrincipal
     public const int CacheCapacity = 1024;
 
     public ClientPrincipal(string? identity, string clientId, IReadOnlyList<string>? tokenGroups = null,
-        string? listener = null, string? remoteAddress = null, string method = "anonymous")
+        string? listener = null, EndPoint? remoteEndPoint = null, string method = "anonymous")
     {
         Identity = identity;
         ClientId = clientId;
         TokenGroups = tokenGroups ?? [];
         Listener = listener;
-        RemoteAddress = remoteAddress;
+        RemoteEndPoint = remoteEndPoint;
         Method = method;
     }
 
@@ -29,7 +30,9 @@ public sealed class ClientPrincipal
     /// <summary>Groups carried by a token, used when the identity is not in the store.</summary>
     public IReadOnlyList<string> TokenGroups { get; }
     public string? Listener { get; }
-    public string? RemoteAddress { get; }
+    /// <summary>The peer's address; the connection's own object, formatted only when an audit record needs it.</summary>
+    public EndPoint? RemoteEndPoint { get; }
+    public string? RemoteAddress => RemoteEndPoint?.ToString();
     /// <summary>How the client authenticated: password, certificate, jwt, anonymous.</summary>
     public string Method { get; }
     public bool IsAnonymous => Identity is null;
@@ -37,24 +40,33 @@ public sealed class ClientPrincipal
     public IdentityQuota? Quota { get; internal set; }
 
     // Created on first use: most principals never meet an ACL rule, and an idle connection should cost bytes, not kilobytes.
-    private ConcurrentDictionary<string, bool>? _publishCache;
-    private ConcurrentDictionary<string, bool>? _retainCache;
-    private ConcurrentDictionary<string, bool>? _receiveCache;
+    private DecisionCaches? _caches;
 
-    internal ConcurrentDictionary<string, bool> PublishCache => _publishCache ?? LazyInitializer.EnsureInitialized(ref _publishCache, NewCache);
-    internal ConcurrentDictionary<string, bool> RetainCache => _retainCache ?? LazyInitializer.EnsureInitialized(ref _retainCache, NewCache);
-    internal ConcurrentDictionary<string, bool> ReceiveCache => _receiveCache ?? LazyInitializer.EnsureInitialized(ref _receiveCache, NewCache);
-    internal long CacheGeneration;
+    /// <summary>The principal's cached authorization decisions (ACL rules apply).</summary>
+    internal DecisionCaches Caches => _caches ?? LazyInitializer.EnsureInitialized(ref _caches, static () => new DecisionCaches());
 
-    /// <summary>Forgets every cached decision (the rules changed).</summary>
-    internal void ClearCaches()
+    /// <summary>Decisions by topic, one cache per kind of access, and the rule generation they were made under.</summary>
+    internal sealed class DecisionCaches
     {
-        _publishCache?.Clear();
-        _retainCache?.Clear();
-        _receiveCache?.Clear();
-    }
+        private ConcurrentDictionary<string, bool>? _publish;
+        private ConcurrentDictionary<string, bool>? _retain;
+        private ConcurrentDictionary<string, bool>? _receive;
+        public long Generation;
 
-    private static ConcurrentDictionary<string, bool> NewCache() => new(StringComparer.Ordinal);
+        public ConcurrentDictionary<string, bool> Publish => _publish ?? LazyInitializer.EnsureInitialized(ref _publish, NewCache);
+        public ConcurrentDictionary<string, bool> Retain => _retain ?? LazyInitializer.EnsureInitialized(ref _retain, NewCache);
+        public ConcurrentDictionary<string, bool> Receive => _receive ?? LazyInitializer.EnsureInitialized(ref _receive, NewCache);
+
+        /// <summary>Forgets every cached decision (the rules changed).</summary>
+        public void Clear()
+        {
+            _publish?.Clear();
+            _retain?.Clear();
+            _receive?.Clear();
+        }
+
+        private static ConcurrentDictionary<string, bool> NewCache() => new(StringComparer.Ordinal);
+    }
 
     public override string ToString() => Identity ?? "(anonymous)";
 }

@@ -20,6 +20,8 @@ public sealed class MqttChannel
     private Occasional? _occasional;
     private long _lastReceivedTimestamp;
     private int _closedHandled;
+    // KeepAliveTimeout in ticks, 0 for none: a TimeSpan? field takes 16 bytes.
+    private long _keepAliveTimeoutTicks;
 
     /// <remarks>The context and the logger are the broker's (<see cref="Context"/>, <see cref="Log"/>): fields for them would cost every connection 16 bytes.</remarks>
     public MqttChannel(MqttBroker broker, ClientConnection connection)
@@ -71,7 +73,14 @@ public sealed class MqttChannel
     }
 
     /// <summary>The client id this connection counts against its identity's session quota (released on close).</summary>
-    internal string? QuotaClientId { get; set; }
+    internal string? QuotaClientId
+    {
+        get => _occasional?.QuotaClientId;
+        set
+        {
+            if (value is not null || _occasional is not null) Occasionally.QuotaClientId = value;
+        }
+    }
 
     /// <summary>Subscriptions this connection counts against its identity's quota (released on close).</summary>
     internal int QuotaSubscriptions;
@@ -82,7 +91,11 @@ public sealed class MqttChannel
     public ushort ClientTopicAliasMaximum { get; internal set; }
     public bool RequestProblemInformation { get; internal set; } = true;
     /// <summary>1.5 × Keep Alive [MQTT-3.1.2-24]; null when keep-alive is off.</summary>
-    public TimeSpan? KeepAliveTimeout { get; internal set; }
+    public TimeSpan? KeepAliveTimeout
+    {
+        get => _keepAliveTimeoutTicks == 0 ? null : new TimeSpan(_keepAliveTimeoutTicks);
+        internal set => _keepAliveTimeoutTicks = value?.Ticks ?? 0;
+    }
     internal WillMessage? Will { get; set; }
     /// <summary>Set by a normal DISCONNECT: the will is discarded [MQTT-3.1.2-10].</summary>
     internal bool WillSuppressed { get; set; }
@@ -326,5 +339,6 @@ public sealed class MqttChannel
         public Dictionary<string, ushort>? OutboundAliases;
         public ConnectHandler.PendingAuthentication? PendingAuthentication;
         public string? AuthenticationMethod;
+        public string? QuotaClientId;
     }
 }

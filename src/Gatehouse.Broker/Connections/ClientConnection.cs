@@ -11,9 +11,11 @@ namespace Gatehouse.Broker.Connections;
 
 /// <summary>
 /// The I/O of one connection: a read loop that decodes packets from the transport pipe and hands them to the
-/// channel in order, and one writer that drains the outbound queue into the pipe, flushing once per batch.
+/// channel in order, and a writer that drains the outbound queue into the pipe, flushing once per batch. The writer
+/// runs only while packets are queued (started by whoever queues into an idle queue, see <see cref="OutboundQueue"/>):
+/// an idle connection holds no writer.
 /// </summary>
-public sealed class ClientConnection
+public sealed class ClientConnection : IThreadPoolWorkItem
 {
     private readonly IDuplexPipe _transport;
     private readonly MqttBroker _broker;
@@ -43,71 +45,27 @@ public sealed class ClientConnection
     private BrokerContext Context => _broker.Context;
     private ILogger Log => _broker.Context.ConnectionLog;
 
-    public async Task RunAsync(CancellationToken connectionClosed)
+    /// <summary>Runs the connection until it closes. A transport that signals a lost peer separately calls <see cref="AbortIfIdle"/>.</summary>
+    /// <remarks>
+    /// The read loop, inline rather than a method of its own: an idle connection then holds one async state machine for
+    /// its reads instead of two (this one waiting on that one). Everything else it does lives in other methods (the
+    /// buffer's packets in <see cref="HandleReceived"/>, the end in <see cref="EndTransportAsync"/>) and it has no
+    /// finally: what is kept across an await here is a field of the state machine every idle connection holds.
+    /// </remarks>
+    public async Task RunAsync()
     {
-        // Runs until its first wait (the queue is empty), then continues on the thread pool.
-        var writer = WriteLoopAsync();
-        // Only an abort stops reading early: after the peer's FIN (which also fires Kestrel's ConnectionClosed) every
-        // packet it sent before closing is still handled — a burst followed by DISCONNECT loses nothing [MQTT-4.6.0-6].
-        using var registration = connectionClosed.Register(static state => ((ClientConnection)state!).AbortIfIdle(), this);
         try
         {
-            // The read loop, inline rather than a method of its own: an idle connection then holds one async state
-            // machine for its reads instead of two (this one waiting on that one). The pipe is read from the field, not
-            // a local: a local kept across an await is one more field of that state machine.
             while (!IsClosing)
             {
                 var result = await _transport.Input.ReadAsync(CancellationToken.None).ConfigureAwait(false);
-                var buffer = result.Buffer;
-                if (result.IsCanceled && (IsClosing || buffer.IsEmpty))
+                if (result.IsCanceled && (IsClosing || result.Buffer.IsEmpty))
                 {
-                    _transport.Input.AdvanceTo(buffer.Start);
+                    _transport.Input.AdvanceTo(result.Buffer.Start);
                     break;
                 }
-                // Only the flag is kept across the awaits below: the whole ReadResult would enlarge the state machine.
-                var inputEnded = result.IsCompleted;
-                // Writers woken while this buffer is handled run once, here, when it is done (DeferredWrites).
-                DeferredWrites.Begin();
-                try
-                {
-                    while (!IsClosing)
-                    {
-                        var before = buffer.Length;
-                        if (!PacketReader.TryRead(ref buffer, Protocol.DecodeVersion, Context.Options.MaxPacketSize, out var packet)) break;
-                        BrokerMetrics.Add(ref Context.Metrics.BytesReceived, before - buffer.Length);
-                        BrokerMetrics.Add(ref Context.Metrics.MessagesReceived);
-                        var handled = Protocol.HandleAsync(packet!);
-                        if (handled.IsCompletedSuccessfully)
-                        {
-                            handled.GetAwaiter().GetResult();
-                        }
-                        else
-                        {
-                            // The batch is per thread: close it before this loop may continue on another one.
-                            DeferredWrites.End();
-                            await handled.ConfigureAwait(false);
-                            DeferredWrites.Begin();
-                        }
-                    }
-                }
-                catch (MqttProtocolException ex)
-                {
-                    DeferredWrites.End();
-                    Protocol.OnProtocolViolation(ex);
-                    _transport.Input.AdvanceTo(buffer.End);
-                    break;
-                }
-                finally
-                {
-                    DeferredWrites.End();
-                }
-                if (inputEnded)
-                {
-                    _peerInputEnded = true;
-                    _transport.Input.AdvanceTo(buffer.End);
-                    break;
-                }
-                _transport.Input.AdvanceTo(buffer.Start, buffer.End);
+                var stop = HandleReceived(result.Buffer, result.IsCompleted);
+                if (stop.IsCompletedSuccessfully ? stop.Result : await stop.ConfigureAwait(false)) break;
             }
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException
@@ -119,22 +77,146 @@ public sealed class ClientConnection
         {
             Log.LogError(ex, "Connection {Remote} failed", Info.RemoteEndPoint);
         }
+        // Every exception was caught above, so this always runs.
+        Close();
+        try { Protocol.OnConnectionClosed(); }
+        catch (Exception ex) { Log.LogError(ex, "Cleanup of {Remote} failed", Info.RemoteEndPoint); }
+        await EndTransportAsync().ConfigureAwait(false);
+    }
+
+    private enum Received
+    {
+        /// <summary>Every complete packet in the buffer was handled.</summary>
+        Handled,
+        /// <summary>A packet's handling must be waited for (a password check, a full session queue).</summary>
+        Waiting,
+        /// <summary>A protocol violation: the connection is closing and the input was advanced.</summary>
+        Stop,
+    }
+
+    /// <summary>
+    /// Handles the packets of one received buffer in order and advances the input past them. True when the read loop
+    /// must stop. Completes synchronously unless a packet's handling has to be waited for.
+    /// </summary>
+    private ValueTask<bool> HandleReceived(ReadOnlySequence<byte> buffer, bool inputEnded)
+    {
+        // Writers started while this buffer is handled run once, here, when it is done (DeferredWrites).
+        DeferredWrites.Begin();
+        Received outcome;
+        ValueTask waiting;
+        try
+        {
+            outcome = HandleUntilWaiting(ref buffer, out waiting);
+        }
         finally
         {
-            Close();
-            try { Protocol.OnConnectionClosed(); }
-            catch (Exception ex) { Log.LogError(ex, "Cleanup of {Remote} failed", Info.RemoteEndPoint); }
+            DeferredWrites.End();
+        }
+        return outcome switch
+        {
+            Received.Waiting => ContinueReceivedAsync(waiting, buffer, inputEnded),
+            Received.Stop => new ValueTask<bool>(true),
+            _ => new ValueTask<bool>(Advance(buffer, inputEnded)),
+        };
+    }
+
+    /// <summary>The rest of <see cref="HandleReceived"/> once a packet's handling did not complete at once.</summary>
+    private async ValueTask<bool> ContinueReceivedAsync(ValueTask waiting, ReadOnlySequence<byte> buffer, bool inputEnded)
+    {
+        while (true)
+        {
             try
             {
-                await writer.ConfigureAwait(false);
-                if (_lingerRequested && !_peerInputEnded) await DrainInputAsync().ConfigureAwait(false);
-                await _transport.Output.CompleteAsync().ConfigureAwait(false);
-                await _transport.Input.CompleteAsync().ConfigureAwait(false);
+                await waiting.ConfigureAwait(false);
+            }
+            catch (MqttProtocolException ex)
+            {
+                OnViolation(ex, buffer);
+                return true;
+            }
+            // The batch is per thread: opened again here, on whichever thread this continues.
+            DeferredWrites.Begin();
+            Received outcome;
+            try
+            {
+                outcome = HandleUntilWaiting(ref buffer, out waiting);
             }
             finally
             {
-                _broker.OnConnectionEnded(this);
+                DeferredWrites.End();
             }
+            if (outcome == Received.Stop) return true;
+            if (outcome == Received.Handled) return Advance(buffer, inputEnded);
+        }
+    }
+
+    /// <summary>Decodes and handles packets from <paramref name="buffer"/>, synchronously, until one must be waited for.</summary>
+    private Received HandleUntilWaiting(ref ReadOnlySequence<byte> buffer, out ValueTask waiting)
+    {
+        waiting = default;
+        try
+        {
+            while (!IsClosing)
+            {
+                var before = buffer.Length;
+                if (!PacketReader.TryRead(ref buffer, Protocol.DecodeVersion, Context.Options.MaxPacketSize, out var packet)) break;
+                BrokerMetrics.Add(ref Context.Metrics.BytesReceived, before - buffer.Length);
+                BrokerMetrics.Add(ref Context.Metrics.MessagesReceived);
+                var handled = Protocol.HandleAsync(packet!);
+                if (!handled.IsCompletedSuccessfully)
+                {
+                    waiting = handled;
+                    return Received.Waiting;
+                }
+                handled.GetAwaiter().GetResult();
+            }
+            return Received.Handled;
+        }
+        catch (MqttProtocolException ex)
+        {
+            OnViolation(ex, buffer);
+            return Received.Stop;
+        }
+    }
+
+    private void OnViolation(MqttProtocolException ex, ReadOnlySequence<byte> buffer)
+    {
+        // Writers queued so far start first (the batch closes); the violation's DISCONNECT follows them.
+        DeferredWrites.End();
+        Protocol.OnProtocolViolation(ex);
+        _transport.Input.AdvanceTo(buffer.End);
+    }
+
+    /// <summary>Advances the input past the handled packets; true when the peer's input has ended (the loop stops).</summary>
+    private bool Advance(ReadOnlySequence<byte> buffer, bool inputEnded)
+    {
+        if (inputEnded)
+        {
+            _peerInputEnded = true;
+            _transport.Input.AdvanceTo(buffer.End);
+            return true;
+        }
+        _transport.Input.AdvanceTo(buffer.Start, buffer.End);
+        return false;
+    }
+
+    /// <summary>
+    /// After the read loop: lets the writer finish, lingers if asked, completes the transport. A method of its own so
+    /// its awaits are not fields of the read loop's state machine, which every idle connection holds.
+    /// </summary>
+    private async Task EndTransportAsync()
+    {
+        try
+        {
+            // Close() completed the queue: a running writer sends what is queued and stops; none starts again.
+            await _outbound.WhenWriterStopped().ConfigureAwait(false);
+            if (_lingerRequested && !_peerInputEnded) await DrainInputAsync().ConfigureAwait(false);
+            await _transport.Output.CompleteAsync().ConfigureAwait(false);
+            await _transport.Input.CompleteAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _broker.OnConnectionEnded(this);
         }
     }
 
@@ -166,9 +248,13 @@ public sealed class ClientConnection
     public bool Enqueue(MqttPacket packet, Task? durable, Func<MqttPacket?>? onFailure)
     {
         if (packet is PublishPacket publish) Interlocked.Add(ref _queuedPublishBytes, publish.Payload.Length);
-        return durable is null or { IsCompletedSuccessfully: true }
+        var outcome = durable is null or { IsCompletedSuccessfully: true }
             ? _outbound.TryWrite(new Outbound(packet, null, null))
             : _outbound.TryWrite(new Outbound(packet, durable, onFailure));
+        if (outcome != QueueWrite.StartWriter) return outcome == QueueWrite.Queued;
+        // Inside a read loop's batch the writer starts at the batch's end, on that thread (DeferredWrites).
+        if (!DeferredWrites.TryDefer(this)) ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
+        return true;
     }
 
     /// <summary>
@@ -197,7 +283,7 @@ public sealed class ClientConnection
     }
 
     /// <summary>The transport is gone: if nothing is left to read, wake the read loop so it ends.</summary>
-    private void AbortIfIdle() => _transport.Input.CancelPendingRead();
+    internal void AbortIfIdle() => _transport.Input.CancelPendingRead();
 
     private async Task DrainInputAsync()
     {
@@ -224,13 +310,22 @@ public sealed class ClientConnection
         }
     }
 
-    private async Task WriteLoopAsync()
+    void IThreadPoolWorkItem.Execute() => RunWriter();
+
+    /// <summary>Runs the writer on this thread until it retires (nothing queued) or must wait (a slow peer, the store).</summary>
+    internal void RunWriter() => _ = WriteAsync();
+
+    /// <summary>
+    /// The writer: sends what is queued, flushing in batches, and retires when the queue is empty. Only one runs at a
+    /// time (<see cref="OutboundQueue.TryWrite"/> tells one producer to start it, <see cref="OutboundQueue.TryRetire"/>
+    /// ends it after its last flush). It allocates nothing unless it has to wait.
+    /// </summary>
+    private async Task WriteAsync()
     {
-        // The pipe and the queue are read from fields rather than locals: a local kept across an await is a field of the
-        // state machine every idle connection holds.
+        var stopped = true;
         try
         {
-            while (await _outbound.WaitToReadAsync().ConfigureAwait(false))
+            do
             {
                 var written = 0L;
                 while (_outbound.TryRead(out var item))
@@ -275,19 +370,30 @@ public sealed class ClientConnection
                 }
                 BrokerMetrics.Add(ref Context.Metrics.BytesSent, written);
                 var flush = await _transport.Output.FlushAsync().ConfigureAwait(false);
-                if (flush.IsCompleted || flush.IsCanceled) break;
+                if (flush.IsCompleted || flush.IsCanceled) return;
             }
+            while (!_outbound.TryRetire());
+            stopped = false;
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException
             or Microsoft.AspNetCore.Connections.ConnectionResetException)
         {
             // The peer is gone; nothing more can be written.
         }
+        catch (Exception ex)
+        {
+            // Nobody awaits the writer: what it did not expect is logged here, and the connection closes.
+            Log.LogError(ex, "Writer of {Remote} failed", Info.RemoteEndPoint);
+        }
         finally
         {
-            // Output is completed by RunAsync, after any linger.
-            Close();
-            _outbound.Clear();
+            if (stopped)
+            {
+                // The peer is gone or a packet's store state failed: nothing more is sent. Output is completed by
+                // RunAsync, after any linger.
+                Close();
+                _outbound.StopWriter();
+            }
         }
     }
 }

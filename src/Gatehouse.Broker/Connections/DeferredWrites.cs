@@ -1,20 +1,20 @@
 namespace Gatehouse.Broker.Connections;
 
 /// <summary>
-/// Writers to wake at the end of a read loop's batch, on the read loop's own thread. Routing one received buffer
-/// usually queues packets for a few connections (the subscribers, and the publisher's own acknowledgement). Waking
-/// each writer through the thread pool costs a hand-off per packet (on one core, a context switch); waking them
-/// inline as each packet is queued costs a flush per packet. Deferring the wake to the end of the batch gets both:
+/// Writers to start at the end of a read loop's batch, on the read loop's own thread. Routing one received buffer
+/// usually queues packets for a few connections (the subscribers, and the publisher's own acknowledgement). Starting
+/// each writer through the thread pool costs a hand-off per packet (on one core, a context switch); running them
+/// inline as each packet is queued costs a flush per packet. Deferring the start to the end of the batch gets both:
 /// every writer runs once per received buffer, on the thread already running, and sends everything queued for it in
 /// one write. Only a read loop opens a batch, and only for code that runs synchronously; any other producer (a store
-/// commit, a timer) wakes the writer through the thread pool as before.
+/// commit, a timer) starts the writer through the thread pool.
 /// </summary>
 internal static class DeferredWrites
 {
-    [ThreadStatic] private static List<OutboundQueue>? t_batch;
-    [ThreadStatic] private static List<OutboundQueue>? t_spare;
+    [ThreadStatic] private static List<ClientConnection>? t_batch;
+    [ThreadStatic] private static List<ClientConnection>? t_spare;
 
-    /// <summary>Starts collecting writer wakes on this thread (no-op when a batch is already open).</summary>
+    /// <summary>Starts collecting writer starts on this thread (no-op when a batch is already open).</summary>
     public static void Begin()
     {
         if (t_batch is not null) return;
@@ -22,15 +22,15 @@ internal static class DeferredWrites
         t_spare = null;
     }
 
-    /// <summary>Adds a writer to wake when the batch ends; false when no batch is open on this thread.</summary>
-    public static bool TryDefer(OutboundQueue queue)
+    /// <summary>Adds a writer to start when the batch ends; false when no batch is open on this thread.</summary>
+    public static bool TryDefer(ClientConnection connection)
     {
         if (t_batch is not { } batch) return false;
-        batch.Add(queue);
+        batch.Add(connection);
         return true;
     }
 
-    /// <summary>Closes the batch and runs every deferred writer inline, until it next waits.</summary>
+    /// <summary>Closes the batch and runs every deferred writer inline, until it retires or must wait.</summary>
     public static void End()
     {
         if (t_batch is not { } batch) return;
@@ -38,7 +38,7 @@ internal static class DeferredWrites
         t_batch = null;
         try
         {
-            for (var i = 0; i < batch.Count; i++) batch[i].WakeInline();
+            for (var i = 0; i < batch.Count; i++) batch[i].RunWriter();
         }
         finally
         {

@@ -1,4 +1,3 @@
-using System.Threading.Tasks.Sources;
 using Gatehouse.Protocol.Packets;
 
 namespace Gatehouse.Broker.Connections;
@@ -6,17 +5,31 @@ namespace Gatehouse.Broker.Connections;
 /// <summary>A queued packet and, if it must wait for one, the store submission it waits for.</summary>
 internal readonly record struct Outbound(MqttPacket Packet, Task? Durable, Func<MqttPacket?>? OnFailure);
 
+/// <summary>How <see cref="OutboundQueue.TryWrite"/> went.</summary>
+internal enum QueueWrite
+{
+    /// <summary>Queued; a writer is already running and will take it.</summary>
+    Queued,
+    /// <summary>Queued into an idle queue: the caller must start the writer (exactly one caller is told so).</summary>
+    StartWriter,
+    /// <summary>Refused: the queue is completed.</summary>
+    Refused,
+}
+
 /// <summary>
-/// The packets waiting for one connection's writer: many producers, one consumer. It replaces an unbounded
-/// <c>Channel&lt;T&gt;</c>, whose first segment alone costs an idle connection over a kilobyte: here an idle connection
-/// holds an empty queue and one reusable wait, and waiting allocates nothing.
+/// The packets waiting for one connection's writer: many producers, one writer at a time. There is no writer while
+/// the queue is empty: the producer that puts a packet into an idle queue is told to start one, and the writer retires
+/// once it finds the queue empty (<see cref="TryRetire"/>). An idle connection therefore holds no parked writer — no
+/// async state machine, no wait object — only this empty queue.
 /// </summary>
 /// <remarks>
 /// A packet queued alone waits in a field; only when two are queued at once is a <c>Queue&lt;T&gt;</c> created, so a
-/// connection that only ever has one at a time (CONNACK, PINGRESP, an acknowledgement) never allocates one. It is guarded by this object's monitor rather than a <c>Lock</c>: an uncontended monitor lives in
-/// the object header, so it costs an idle connection nothing (the class is internal; nothing else locks on it).
+/// connection that only ever has one at a time (CONNACK, PINGRESP, an acknowledgement) never allocates one. It is
+/// guarded by this object's monitor rather than a <c>Lock</c>: an uncontended monitor lives in the object header, so it
+/// costs an idle connection nothing (the class is internal; nothing else locks on it).
+/// Invariant: while packets are queued, a writer is running or about to start.
 /// </remarks>
-internal sealed class OutboundQueue : IValueTaskSource<bool>
+internal sealed class OutboundQueue
 {
     // Capacity a drained queue keeps; a larger one (left by a burst) is released so idle connections stay small.
     private const int RetainedCapacity = 64;
@@ -25,34 +38,25 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
     private Queue<Outbound>? _queue;
     private Outbound _single;
     private bool _hasSingle;
-    private ManualResetValueTaskSourceCore<bool> _wait = new() { RunContinuationsAsynchronously = true };
-    private bool _waiting;
+    private bool _writerActive;
     private bool _completed;
+    // Created only when the connection ends while its writer runs: what RunAsync waits for before closing the output.
+    private TaskCompletionSource? _writerStopped;
 
-    /// <summary>Adds a packet; false once <see cref="Complete"/> was called.</summary>
-    public bool TryWrite(Outbound item)
+    /// <summary>Adds a packet, unless <see cref="Complete"/> was called; says whether the caller must start the writer.</summary>
+    public QueueWrite TryWrite(Outbound item)
     {
         lock (this)
         {
-            if (_completed) return false;
+            if (_completed) return QueueWrite.Refused;
             Add(item);
-            if (!_waiting) return true;
-            _waiting = false;
-            // Inside a read loop's batch the wake waits for the batch's end and then runs on that thread.
-            if (DeferredWrites.TryDefer(this)) return true;
+            if (_writerActive) return QueueWrite.Queued;
+            _writerActive = true;
+            return QueueWrite.StartWriter;
         }
-        _wait.SetResult(true);
-        return true;
     }
 
-    /// <summary>Wakes the consumer on this thread (a deferred wake, see <see cref="DeferredWrites"/>).</summary>
-    internal void WakeInline()
-    {
-        _wait.RunContinuationsAsynchronously = false;
-        _wait.SetResult(true);
-    }
-
-    /// <summary>Takes the next packet, if any (consumer only).</summary>
+    /// <summary>Takes the next packet, if any (the writer only).</summary>
     public bool TryRead(out Outbound item)
     {
         lock (this)
@@ -71,43 +75,57 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
         }
     }
 
-    /// <summary>True when a packet is ready, false when the queue is completed and empty (consumer only, one wait at a time).</summary>
-    public ValueTask<bool> WaitToReadAsync()
+    /// <summary>
+    /// The writer, having flushed what it took, asks to stop: true (it is retired) when nothing more is queued, false
+    /// when it must go on. After true, the next packet queued starts a new writer.
+    /// </summary>
+    public bool TryRetire()
     {
+        TaskCompletionSource? stopped;
         lock (this)
         {
-            if (_hasSingle || _queue is { Count: > 0 }) return new ValueTask<bool>(true);
-            if (_completed) return new ValueTask<bool>(false);
-            _wait.Reset();
-            _wait.RunContinuationsAsynchronously = true;
-            _waiting = true;
-            return new ValueTask<bool>(this, _wait.Version);
+            if (_hasSingle || _queue is { Count: > 0 }) return false;
+            _writerActive = false;
+            stopped = _writerStopped;
         }
+        stopped?.TrySetResult();
+        return true;
     }
 
-    /// <summary>No packet is accepted from now on; the consumer still reads what is queued. False if already completed.</summary>
+    /// <summary>The writer stops early (the peer is gone, or a packet's store state failed): what is queued is dropped.</summary>
+    public void StopWriter()
+    {
+        TaskCompletionSource? stopped;
+        lock (this)
+        {
+            _queue = null;
+            _single = default;
+            _hasSingle = false;
+            _writerActive = false;
+            stopped = _writerStopped;
+        }
+        stopped?.TrySetResult();
+    }
+
+    /// <summary>No packet is accepted from now on; a running writer still sends what is queued. False if already completed.</summary>
     public bool Complete()
     {
         lock (this)
         {
             if (_completed) return false;
             _completed = true;
-            if (!_waiting) return true;
-            _waiting = false;
+            return true;
         }
-        // The consumer was waiting, so the queue is empty: nothing more will come.
-        _wait.SetResult(false);
-        return true;
     }
 
-    /// <summary>Drops whatever is still queued (the writer has stopped).</summary>
-    public void Clear()
+    /// <summary>Completes once no writer runs (after <see cref="Complete"/>, none can start again).</summary>
+    public Task WhenWriterStopped()
     {
         lock (this)
         {
-            _queue = null;
-            _single = default;
-            _hasSingle = false;
+            if (!_writerActive) return Task.CompletedTask;
+            _writerStopped ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _writerStopped.Task;
         }
     }
 
@@ -128,9 +146,4 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
         }
         _queue.Enqueue(item);
     }
-
-    bool IValueTaskSource<bool>.GetResult(short token) => _wait.GetResult(token);
-    ValueTaskSourceStatus IValueTaskSource<bool>.GetStatus(short token) => _wait.GetStatus(token);
-    void IValueTaskSource<bool>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _wait.OnCompleted(continuation, state, token, flags);
 }

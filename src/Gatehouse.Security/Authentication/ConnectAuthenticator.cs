@@ -149,5 +149,5 @@ public sealed class ConnectAuthenticator : IConnectAuthenticator
     }
 
     private static ClientPrincipal NewPrincipal(string? identity, ConnectAttempt attempt, string method, IReadOnlyList<string>? groups = null) =>
-        new(identity, attempt.ClientId, groups, attempt.Listener, attempt.RemoteAddress, method);
+        new(identity, attempt.ClientId, groups, attempt.Listener, attempt.RemoteEndPoint, method);
 }

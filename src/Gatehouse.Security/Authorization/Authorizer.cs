@@ -49,7 +49,8 @@ public sealed class Authorizer
         var set = _set;
         if (set.Rules.Length == 0) return true;
         var need = retain ? AclAccess.Publish | AclAccess.Retain : AclAccess.Publish;
-        return Cached(principal, retain ? principal.RetainCache : principal.PublishCache, set, topic, need);
+        var caches = principal.Caches;
+        return Cached(principal, caches, retain ? caches.Retain : caches.Publish, set, topic, need);
     }
 
     /// <summary>Whether a message on <paramref name="topic"/> may be delivered to <paramref name="principal"/> (per delivery, cached).</summary>
@@ -57,7 +58,8 @@ public sealed class Authorizer
     {
         var set = _set;
         if (set.Rules.Length == 0) return true;
-        return Cached(principal, principal.ReceiveCache, set, topic, AclAccess.Subscribe);
+        var caches = principal.Caches;
+        return Cached(principal, caches, caches.Receive, set, topic, AclAccess.Subscribe);
     }
 
     /// <summary>Whether <paramref name="filter"/> (without any $share/{name}/ prefix) may be subscribed to.</summary>
@@ -68,14 +70,14 @@ public sealed class Authorizer
         return Evaluate(set, principal, filter, AclAccess.Subscribe, subscribe: true);
     }
 
-    private bool Cached(ClientPrincipal principal, System.Collections.Concurrent.ConcurrentDictionary<string, bool> cache,
-        RuleSet set, string topic, AclAccess need)
+    private bool Cached(ClientPrincipal principal, ClientPrincipal.DecisionCaches caches,
+        System.Collections.Concurrent.ConcurrentDictionary<string, bool> cache, RuleSet set, string topic, AclAccess need)
     {
         var generation = set.Generation;
-        if (Interlocked.Read(ref principal.CacheGeneration) != generation)
+        if (Interlocked.Read(ref caches.Generation) != generation)
         {
-            principal.ClearCaches();
-            Interlocked.Exchange(ref principal.CacheGeneration, generation);
+            caches.Clear();
+            Interlocked.Exchange(ref caches.Generation, generation);
         }
         if (cache.TryGetValue(topic, out var allowed)) return allowed;
         allowed = Evaluate(set, principal, topic, need, subscribe: false);

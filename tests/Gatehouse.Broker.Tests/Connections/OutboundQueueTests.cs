@@ -5,7 +5,8 @@ namespace Gatehouse.Broker.Tests.Connections;
 
 /// <summary>
 /// The writer's queue keeps its first packet in a field and creates a queue only when two are queued at once: order
-/// must survive that move, growth and the release of a large drained queue.
+/// must survive that move, growth and the release of a large drained queue. It also decides when a writer runs: one
+/// producer starts it when the queue leaves idle, the writer retires only when the queue is empty.
 /// </summary>
 public sealed class OutboundQueueTests
 {
@@ -26,7 +27,7 @@ public sealed class OutboundQueueTests
             for (var i = random.Next(0, 150); i > 0; i--)
             {
                 var id = (ushort)next++;
-                Assert.True(queue.TryWrite(Item(id)));
+                Assert.NotEqual(QueueWrite.Refused, queue.TryWrite(Item(id)));
                 expected.Enqueue(id);
             }
             var reads = random.Next(3) == 0 ? int.MaxValue : random.Next(0, 100);
@@ -45,39 +46,98 @@ public sealed class OutboundQueueTests
     }
 
     [Fact]
-    public async Task A_completed_queue_refuses_packets_but_hands_out_what_it_holds()
+    public void Only_the_packet_that_finds_the_queue_idle_starts_the_writer_and_the_writer_retires_only_when_it_is_empty()
     {
         var queue = new OutboundQueue();
-        Assert.True(queue.TryWrite(Item(1)));
-        Assert.True(queue.TryWrite(Item(2)));
-        Assert.True(queue.Complete());
-        Assert.False(queue.Complete());
-        Assert.False(queue.TryWrite(Item(3)));
-
-        Assert.True(await queue.WaitToReadAsync());
-        Assert.True(queue.TryRead(out var first));
+        Assert.Equal(QueueWrite.StartWriter, queue.TryWrite(Item(1)));
+        Assert.Equal(QueueWrite.Queued, queue.TryWrite(Item(2)));
+        Assert.True(queue.TryRead(out _));
+        Assert.False(queue.TryRetire()); // packet 2 is still there
         Assert.True(queue.TryRead(out var second));
-        Assert.Equal([1, 2], [IdOf(first), IdOf(second)]);
-        Assert.False(await queue.WaitToReadAsync());
+        Assert.Equal(2, IdOf(second));
+        Assert.True(queue.TryRetire());
+        Assert.Equal(QueueWrite.StartWriter, queue.TryWrite(Item(3)));
+
+        // A writer that stops early drops what is queued; the next packet starts a new one.
+        Assert.Equal(QueueWrite.Queued, queue.TryWrite(Item(4)));
+        queue.StopWriter();
+        Assert.False(queue.TryRead(out _));
+        Assert.Equal(QueueWrite.StartWriter, queue.TryWrite(Item(5)));
     }
 
     [Fact]
-    public async Task A_waiting_reader_is_woken_by_the_next_packet_and_clear_drops_what_is_queued()
+    public async Task A_completed_queue_refuses_packets_and_reports_when_its_writer_has_sent_what_it_holds()
     {
-        var queue = new OutboundQueue();
-        var wait = queue.WaitToReadAsync();
-        Assert.False(wait.IsCompleted);
-        Assert.True(queue.TryWrite(Item(5)));
-        Assert.True(await wait);
-        Assert.True(queue.TryRead(out var item));
-        Assert.Equal(5, IdOf(item));
+        var idle = new OutboundQueue();
+        Assert.True(idle.Complete());
+        Assert.True(idle.WhenWriterStopped().IsCompleted);
 
-        Assert.True(queue.TryWrite(Item(6)));
-        Assert.True(queue.TryWrite(Item(7)));
-        queue.Clear();
+        var queue = new OutboundQueue();
+        Assert.Equal(QueueWrite.StartWriter, queue.TryWrite(Item(1)));
+        Assert.Equal(QueueWrite.Queued, queue.TryWrite(Item(2)));
+        Assert.True(queue.Complete());
+        Assert.False(queue.Complete());
+        Assert.Equal(QueueWrite.Refused, queue.TryWrite(Item(3)));
+
+        var stopped = queue.WhenWriterStopped();
+        Assert.False(stopped.IsCompleted);
+        Assert.True(queue.TryRead(out var first));
+        Assert.True(queue.TryRead(out var second));
+        Assert.Equal([1, 2], [IdOf(first), IdOf(second)]);
+        Assert.False(stopped.IsCompleted);
+        Assert.True(queue.TryRetire());
+        await stopped.WaitAsync(TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public async Task Concurrent_producers_never_run_two_writers_and_lose_nothing()
+    {
+        const int Producers = 4;
+        const int PerProducer = 50_000;
+        var queue = new OutboundQueue();
+        var running = 0;
+        var overlaps = 0;
+        var writers = 0;
+        var received = new List<int>[Producers];
+        for (var p = 0; p < Producers; p++) received[p] = [];
+
+        // The writer as ClientConnection runs it: drain, then retire unless something arrived meanwhile.
+        void Write()
+        {
+            if (Interlocked.Increment(ref running) != 1) Interlocked.Increment(ref overlaps);
+            Interlocked.Increment(ref writers);
+            do
+            {
+                while (queue.TryRead(out var item))
+                {
+                    var id = IdOf(item);
+                    received[id % Producers].Add(id / Producers);
+                }
+                Interlocked.Decrement(ref running);
+                if (queue.TryRetire()) return;
+                if (Interlocked.Increment(ref running) != 1) Interlocked.Increment(ref overlaps);
+            }
+            while (true);
+        }
+
+        var tasks = Enumerable.Range(0, Producers).Select(p => Task.Run(() =>
+        {
+            for (var i = 0; i < PerProducer; i++)
+            {
+                // Packet ids encode producer and sequence; the id space wraps, so the sequence is kept small per round.
+                var id = (i % (ushort.MaxValue / Producers)) * Producers + p;
+                if (queue.TryWrite(Item(id)) == QueueWrite.StartWriter) Write();
+            }
+        })).ToArray();
+        await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(0, overlaps);
+        Assert.True(writers > 1, "the writer should have retired and been restarted at least once");
         Assert.False(queue.TryRead(out _));
-        Assert.True(queue.TryWrite(Item(8)));
-        Assert.True(queue.TryRead(out item));
-        Assert.Equal(8, IdOf(item));
+        for (var p = 0; p < Producers; p++)
+        {
+            Assert.Equal(PerProducer, received[p].Count);
+            for (var i = 0; i < PerProducer; i++) Assert.Equal(i % (ushort.MaxValue / Producers), received[p][i]);
+        }
     }
 }

@@ -176,7 +176,7 @@ public sealed class AuthorizationTests
         var authorizer = Load();
         var alice = Alice();
         for (var i = 0; i < ClientPrincipal.CacheCapacity * 3; i++) authorizer.MayReceive(alice, $"sensors/{i}");
-        Assert.True(alice.ReceiveCache.Count <= ClientPrincipal.CacheCapacity);
+        Assert.True(alice.Caches.Receive.Count <= ClientPrincipal.CacheCapacity);
     }
 
     [Fact]
