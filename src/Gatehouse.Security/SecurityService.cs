@@ -104,8 +104,9 @@ public sealed class SecurityService : IBrokerSecurity, IAsyncDisposable
 
     public ConnectDecision Authenticate(ConnectAttempt attempt)
     {
-        var address = BruteForceGuard.AddressOf(attempt.RemoteEndPoint);
-        if (ConnectionRate.Enabled && ConnectionRate.TryAdmit(attempt.Listener, address) is { } exhausted)
+        // Formatted only when a rate limit or a ban needs it: most connections meet neither.
+        string? address = null;
+        if (ConnectionRate.Enabled && ConnectionRate.TryAdmit(attempt.Listener, address ??= BruteForceGuard.AddressOf(attempt.RemoteEndPoint)) is { } exhausted)
         {
             var refused = Interlocked.Increment(ref _connectionRateRefused);
             if (OncePerSecond(ref _lastConnectionRateAudit))
@@ -115,7 +116,7 @@ public sealed class SecurityService : IBrokerSecurity, IAsyncDisposable
             }
             return ConnectDecision.Deny(ReasonCode.ConnectionRateExceeded, $"{exhausted} connection rate exceeded");
         }
-        if (BruteForce.IsBanned(address, attempt.UserName, out var ban))
+        if (BruteForce.MayHaveBans && BruteForce.IsBanned(address ??= BruteForceGuard.AddressOf(attempt.RemoteEndPoint), attempt.UserName, out var ban))
         {
             // Refused before the authenticator runs: a banned client costs no password hash.
             var reason = $"{ban.Key} banned until {ban.Until:O}";
@@ -127,7 +128,7 @@ public sealed class SecurityService : IBrokerSecurity, IAsyncDisposable
         {
             var kind = decision.ReasonCode == ReasonCode.ClientIdentifierNotValid ? AuditKind.ClientIdRefused : AuditKind.AuthenticationFailed;
             Audit(kind, attempt.UserName, attempt.ClientId, attempt.RemoteAddress, attempt.Listener, decision.ReasonCode, decision.Reason);
-            if (decision.ReasonCode == ReasonCode.BadUserNameOrPassword && BruteForce.RecordFailure(address, attempt.UserName) is { } bans)
+            if (decision.ReasonCode == ReasonCode.BadUserNameOrPassword && BruteForce.RecordFailure(address ?? BruteForceGuard.AddressOf(attempt.RemoteEndPoint), attempt.UserName) is { } bans)
             {
                 foreach (var started in bans)
                 {

@@ -212,7 +212,7 @@ internal static class ConnectHandler
             Properties = v5 ? BuildConnAckProperties(channel, connect, expiry, assigned ? clientId : null, serverKeepAlive, enhanced, authenticationData) : null,
         };
         channel.IsConnected = true;
-        if (!session.Attach(channel, () => channel.Send(connAck)))
+        if (!session.Attach(channel, connAck))
         {
             // Another connection took the session over while we waited for the store.
             channel.IsConnected = false;
@@ -221,8 +221,12 @@ internal static class ConnectHandler
         }
         BrokerMetrics.Add(ref context.Metrics.ClientsConnected);
         channel.CountedAsConnected = true;
-        channel.Log.LogDebug("Client {ClientId} connected from {Remote} (v{Version}, session present {Present})",
-            clientId, channel.RemoteAddress, (int)version, present);
+        // Guarded: the arguments (an array, two boxes, the formatted address) would be built even with Debug off.
+        if (channel.Log.IsEnabled(LogLevel.Debug))
+        {
+            channel.Log.LogDebug("Client {ClientId} connected from {Remote} (v{Version}, session present {Present})",
+                clientId, channel.RemoteAddress, (int)version, present);
+        }
     }
 
     private static MqttProperties BuildConnAckProperties(MqttChannel channel, ConnectPacket connect, uint expiry,

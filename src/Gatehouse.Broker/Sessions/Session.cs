@@ -180,12 +180,12 @@ public sealed class Session
     /// no PUBLISH can overtake it, then resends in-flight messages (DUP set, same packet id; PUBREL where PUBREC had
     /// arrived) [MQTT-4.4.0-1] and drains the queue. False when another connection took the session over meanwhile.
     /// </summary>
-    public bool Attach(MqttChannel channel, Action sendConnAck)
+    public bool Attach(MqttChannel channel, MqttPacket connAck)
     {
         lock (Lock)
         {
             if (!ReferenceEquals(Owner, channel) || Ended) return false;
-            sendConnAck();
+            channel.Send(connAck);
             Channel = channel;
             var now = _context.Now;
             foreach (var inflight in InflightInSendOrder())

@@ -31,6 +31,9 @@ public sealed class BruteForceGuard(BruteForceOptions options, TimeProvider time
         _ => endPoint.ToString(),
     };
 
+    /// <summary>False while nothing has failed: no key can be banned, and a connection need not build its keys to ask.</summary>
+    public bool MayHaveBans => options.Enabled && !_entries.IsEmpty;
+
     /// <summary>Whether the address or the user name is banned now; <paramref name="ban"/> is the one found.</summary>
     public bool IsBanned(string? address, string? userName, out Ban ban)
     {

@@ -4,11 +4,11 @@ using Gatehouse.Protocol;
 
 namespace Gatehouse.Security.Authentication;
 
-/// <summary>What the broker knows about a CONNECT when it asks who the client is [MQTT-3.1.4-2].</summary>
+/// <summary>What the broker knows about a CONNECT when it asks who the client is [MQTT-3.1.4-2]. A struct: one per CONNECT, and connect bursts should not feed the GC.</summary>
 /// <param name="ClientIdAssigned">The client sent an empty id and the server assigned one: no binding rule applies.</param>
 /// <param name="ClientCertificate">The client certificate, already chain-validated by the TLS listener when mTLS is on.</param>
 /// <param name="Enhanced">The outcome of an MQTT 5 enhanced authentication exchange (section 4.12), when the CONNECT had a method.</param>
-public sealed record ConnectAttempt(
+public readonly record struct ConnectAttempt(
     string ClientId,
     bool ClientIdAssigned,
     string? UserName,
@@ -25,8 +25,8 @@ public sealed record ConnectAttempt(
     public bool IsLoopback => AnonymousPolicy.IsLoopback(LocalEndPoint) && AnonymousPolicy.IsLoopback(RemoteEndPoint);
 }
 
-/// <summary>Allow (with who the client is) or deny (with the CONNACK reason code).</summary>
-public sealed record ConnectDecision(ClientPrincipal? Principal, ReasonCode ReasonCode, string Reason)
+/// <summary>Allow (with who the client is) or deny (with the CONNACK reason code). A struct, as <see cref="ConnectAttempt"/>.</summary>
+public readonly record struct ConnectDecision(ClientPrincipal? Principal, ReasonCode ReasonCode, string Reason)
 {
     public bool Allowed => Principal is not null;
 
