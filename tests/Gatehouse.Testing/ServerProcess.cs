@@ -9,6 +9,9 @@ namespace Gatehouse.Testing;
 /// <summary>How to start a <see cref="ServerProcess"/>.</summary>
 public sealed class ServerProcessOptions
 {
+    /// <summary>The address the listeners bind (<c>--bind</c>): loopback unless a test is about the wildcard addresses.</summary>
+    public string Bind { get; init; } = "127.0.0.1";
+
     /// <summary>Extra command-line arguments after <c>serve</c> and the port/storage arguments, e.g. <c>--max-keep-alive 2</c>.</summary>
     public IReadOnlyList<string> Arguments { get; init; } = [];
 
@@ -254,7 +257,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
         var args = new List<string>(prefix)
         {
             "serve",
-            "--bind", "127.0.0.1",
+            "--bind", _options.Bind,
             "--mqtt-port", MqttPort.ToString(CultureInfo.InvariantCulture),
             "--ws-port", WebSocketPort.ToString(CultureInfo.InvariantCulture),
             "--http-port", HttpPort.ToString(CultureInfo.InvariantCulture),

@@ -8,7 +8,9 @@ internal static partial class Epoll
     public const int CloExec = 0x80000;       // EPOLL_CLOEXEC
     public const int CtlAdd = 1;              // EPOLL_CTL_ADD
     public const int CtlDel = 2;              // EPOLL_CTL_DEL
+    public const int CtlMod = 3;              // EPOLL_CTL_MOD
     public const uint In = 0x001;             // EPOLLIN
+    public const uint Out = 0x004;            // EPOLLOUT
     public const uint Err = 0x008;            // EPOLLERR
     public const uint Hup = 0x010;            // EPOLLHUP
     public const uint RdHup = 0x2000;         // EPOLLRDHUP
@@ -24,8 +26,9 @@ internal static partial class Epoll
     [LibraryImport("libc", EntryPoint = "epoll_create1", SetLastError = true)]
     public static partial int Create(int flags);
 
+    /// <summary>Takes the watched socket's handle, so the descriptor cannot close (and its number be reused) meanwhile.</summary>
     [LibraryImport("libc", EntryPoint = "epoll_ctl", SetLastError = true)]
-    public static unsafe partial int Control(int epfd, int op, int fd, byte* @event);
+    public static unsafe partial int Control(int epfd, int op, SafeHandle fd, byte* @event);
 
     [LibraryImport("libc", EntryPoint = "epoll_wait", SetLastError = true)]
     public static unsafe partial int Wait(int epfd, byte* events, int maxEvents, int timeout);

@@ -4,21 +4,17 @@ using System.Runtime.InteropServices;
 namespace Gatehouse.Transport.Sockets;
 
 /// <summary>
-/// recv/send that never block, through MSG_DONTWAIT, on a socket left in blocking mode. Switching a .NET socket to
-/// non-blocking mode creates its asynchronous context (about 150 bytes per connection, plus its locks) that the
-/// readiness loop makes unnecessary; a send that must wait for a slow reader still goes through the runtime
-/// (<see cref="Socket.SendAsync(ReadOnlyMemory{byte}, SocketFlags, CancellationToken)"/>), which then creates it.
+/// recv/send that never block, through MSG_DONTWAIT, on a socket left in blocking mode: nothing else uses the
+/// descriptor's blocking flag, and waiting is the <see cref="ReadinessLoop"/>'s job (readable, and writable again
+/// after a send found the socket's buffer full).
 /// </summary>
 internal static unsafe partial class NonBlockingIo
 {
     private const int DontWait = 0x40;    // MSG_DONTWAIT
     private const int NoSignal = 0x4000;  // MSG_NOSIGNAL: a closed peer is EPIPE, not SIGPIPE
-    private const int Eagain = 11;
-    /// <summary>errno EINTR, for every libc call here and in <see cref="Epoll"/>.</summary>
-    public const int Eintr = 4;
 
     /// <summary>Bytes received (0: the peer closed its side); <see cref="SocketError.WouldBlock"/> when nothing is there.</summary>
-    public static int Receive(int fd, Span<byte> buffer, out SocketError error)
+    public static int Receive(SocketFileHandle fd, Span<byte> buffer, out SocketError error)
     {
         fixed (byte* p = buffer)
         {
@@ -30,7 +26,7 @@ internal static unsafe partial class NonBlockingIo
     }
 
     /// <summary>Bytes the kernel took (possibly fewer than offered); <see cref="SocketError.WouldBlock"/> when none.</summary>
-    public static int Send(int fd, ReadOnlySpan<byte> buffer, out SocketError error)
+    public static int Send(SocketFileHandle fd, ReadOnlySpan<byte> buffer, out SocketError error)
     {
         fixed (byte* p = buffer)
         {
@@ -42,7 +38,7 @@ internal static unsafe partial class NonBlockingIo
     }
 
     /// <summary>A call that failed with EINTR (a signal arrived first) is simply made again.</summary>
-    private static bool Interrupted(nint result) => result < 0 && Marshal.GetLastPInvokeError() == Eintr;
+    private static bool Interrupted(nint result) => result < 0 && Marshal.GetLastPInvokeError() == Errno.Eintr;
 
     private static int Result(nint result, out SocketError error)
     {
@@ -57,18 +53,17 @@ internal static unsafe partial class NonBlockingIo
 
     private static SocketError ToSocketError(int errno) => errno switch
     {
-        Eagain => SocketError.WouldBlock,
-        104 => SocketError.ConnectionReset,    // ECONNRESET
-        32 => SocketError.Shutdown,            // EPIPE
-        110 => SocketError.TimedOut,           // ETIMEDOUT
-        107 => SocketError.NotConnected,       // ENOTCONN
-        9 => SocketError.OperationAborted,     // EBADF
+        Errno.Eagain => SocketError.WouldBlock,
+        Errno.Econnreset => SocketError.ConnectionReset,
+        Errno.Epipe => SocketError.Shutdown,
+        Errno.Etimedout => SocketError.TimedOut,
+        Errno.Enotconn => SocketError.NotConnected,
         _ => SocketError.SocketError,
     };
 
     [LibraryImport("libc", EntryPoint = "recv", SetLastError = true)]
-    private static partial nint Recv(int fd, byte* buffer, nuint length, int flags);
+    private static partial nint Recv(SocketFileHandle fd, byte* buffer, nuint length, int flags);
 
     [LibraryImport("libc", EntryPoint = "send", SetLastError = true)]
-    private static partial nint SendTo(int fd, byte* buffer, nuint length, int flags);
+    private static partial nint SendTo(SocketFileHandle fd, byte* buffer, nuint length, int flags);
 }

@@ -5,10 +5,12 @@ using Microsoft.Extensions.Logging;
 
 namespace Gatehouse.Transport.Sockets;
 
-/// <summary>What a <see cref="ReadinessLoop"/> tells when its socket becomes readable (or closed, or failed).</summary>
+/// <summary>What a <see cref="ReadinessLoop"/> tells when its socket becomes ready: readable (or closed, or failed),
+/// or writable once that is watched for too.</summary>
 internal interface IReadinessTarget
 {
-    void OnReadable();
+    /// <param name="events">The epoll event bits reported (<see cref="Epoll.In"/>, <see cref="Epoll.Out"/>, ...).</param>
+    void OnReady(uint events);
 }
 
 /// <summary>
@@ -16,8 +18,8 @@ internal interface IReadinessTarget
 /// Each socket is registered once, edge-triggered, for the life of the connection: waiting costs no system call and no
 /// per-wait state, where a zero-byte receive through the runtime's socket engine costs a peek and about 0.6 KB of
 /// per-socket asynchronous state (event args, operation, context). The listening socket is watched the same way, so
-/// a connection is accepted, and its CONNECT handled, on one thread. The runtime's engine is still used for what is
-/// rare: a send that has to wait for a slow reader.
+/// a connection is accepted, and its CONNECT handled, on one thread. Writability is watched only from the first send
+/// that found a socket's buffer full (a slow reader, <see cref="WatchWritable"/>).
 /// </summary>
 internal sealed unsafe class ReadinessLoop
 {
@@ -56,33 +58,46 @@ internal sealed unsafe class ReadinessLoop
     }
 
     /// <summary>Watches <paramref name="socket"/> for <paramref name="target"/> until <see cref="Unregister"/>.</summary>
-    public GCHandle Register(Socket socket, IReadinessTarget target)
+    public GCHandle Register(SafeHandle socket, IReadinessTarget target)
     {
         var handle = GCHandle.Alloc(target);
-        var ev = stackalloc byte[16];
-        *(uint*)ev = Epoll.In | Epoll.RdHup | Epoll.EdgeTriggered;
-        *(nint*)(ev + Epoll.DataOffset) = GCHandle.ToIntPtr(handle);
-        if (Epoll.Control(_epoll, Epoll.CtlAdd, (int)socket.Handle, ev) != 0)
+        if (Control(Epoll.CtlAdd, socket, handle, Epoll.In | Epoll.RdHup) is { } error)
         {
-            var error = Marshal.GetLastPInvokeError();
             handle.Free();
-            throw new SocketException(error);
+            throw error;
         }
         return handle;
     }
 
+    /// <summary>
+    /// Reports writability from now on as well. epoll re-checks the socket when its interest changes, so a buffer that
+    /// drained between the send that found it full and this call is reported too.
+    /// </summary>
+    public void WatchWritable(SafeHandle socket, GCHandle registration)
+    {
+        if (Control(Epoll.CtlMod, socket, registration, Epoll.In | Epoll.RdHup | Epoll.Out) is { } error) throw error;
+    }
+
     /// <summary>Stops watching (before the socket closes) and frees the handle once no event can refer to it.</summary>
-    public void Unregister(Socket socket, GCHandle handle)
+    public void Unregister(SafeHandle socket, GCHandle handle)
     {
         try
         {
-            Epoll.Control(_epoll, Epoll.CtlDel, (int)socket.Handle, null);
+            Control(Epoll.CtlDel, socket, handle, 0);
         }
         catch (ObjectDisposedException)
         {
             // Closed already: closing removed it from the epoll set.
         }
         _released.Enqueue(handle);
+    }
+
+    private SocketException? Control(int operation, SafeHandle socket, GCHandle target, uint events)
+    {
+        var ev = stackalloc byte[16];
+        *(uint*)ev = events | Epoll.EdgeTriggered;
+        *(nint*)(ev + Epoll.DataOffset) = GCHandle.ToIntPtr(target);
+        return Epoll.Control(_epoll, operation, socket, ev) == 0 ? null : new SocketException(Marshal.GetLastPInvokeError());
     }
 
     private void Run()
@@ -95,22 +110,22 @@ internal sealed unsafe class ReadinessLoop
             if (count < 0)
             {
                 var error = Marshal.GetLastPInvokeError();
-                if (error == NonBlockingIo.Eintr) continue;
+                if (error == Errno.Eintr) continue;
                 _log.LogCritical("epoll_wait failed with errno {Error}; TCP connections on this I/O thread stop receiving", error);
                 return;
             }
             for (var i = 0; i < count; i++)
             {
-                var data = *(nint*)(events + i * Epoll.EventSize + Epoll.DataOffset);
-                if (GCHandle.FromIntPtr(data).Target is not IReadinessTarget target) continue;
+                var ev = events + i * Epoll.EventSize;
+                if (GCHandle.FromIntPtr(*(nint*)(ev + Epoll.DataOffset)).Target is not IReadinessTarget target) continue;
                 try
                 {
-                    target.OnReadable();
+                    target.OnReady(*(uint*)ev);
                 }
                 catch (Exception ex)
                 {
                     // A connection's failure stays with it; the loop serves every other connection.
-                    _log.LogError(ex, "Handling a readable connection failed");
+                    _log.LogError(ex, "Handling a ready socket failed");
                 }
             }
         }

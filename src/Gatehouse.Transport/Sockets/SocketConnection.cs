@@ -1,5 +1,4 @@
 using System.IO.Pipelines;
-using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
 namespace Gatehouse.Transport.Sockets;
@@ -9,9 +8,8 @@ namespace Gatehouse.Transport.Sockets;
 /// directly (see <see cref="SocketInput"/> and <see cref="SocketOutput"/>). The socket is watched by one
 /// <see cref="ReadinessLoop"/> from the start and closes once both sides are completed.
 /// </summary>
-internal sealed class SocketConnection : IDuplexPipe
+internal sealed class SocketConnection : IDuplexPipe, IReadinessTarget
 {
-    private readonly Socket _socket;
     private readonly SocketListener _listener;
     private readonly SocketInput _input;
     private readonly SocketOutput _output;
@@ -19,39 +17,48 @@ internal sealed class SocketConnection : IDuplexPipe
     private readonly GCHandle _registration;
     private int _completedSides;
 
-    public SocketConnection(Socket socket, SocketListener listener, ReadinessLoop loop, int maxInputBufferSize)
+    public SocketConnection(SocketFileHandle socket, SocketListener listener, ReadinessLoop loop)
     {
-        _socket = socket;
+        Handle = socket;
         _listener = listener;
         _loop = loop;
-        _input = new SocketInput(this, socket, maxInputBufferSize);
-        _output = new SocketOutput(this, socket);
-        _registration = loop.Register(socket, _input);
+        _input = new SocketInput(this);
+        _output = new SocketOutput(this);
+        _registration = loop.Register(socket, this);
     }
 
     public PipeReader Input => _input;
     public PipeWriter Output => _output;
+
+    /// <summary>The connection's only owner of its descriptor; disposed once both sides completed.</summary>
+    internal SocketFileHandle Handle { get; }
+
+    internal int MaxInputBufferSize => _listener.MaxInputBufferSize;
+
+    void IReadinessTarget.OnReady(uint events)
+    {
+        // Error and hang-up are reported whatever was asked for: both sides see them (a receive or a send then fails).
+        if ((events & ~Epoll.Out) != 0) _input.OnReadable();
+        if ((events & (Epoll.Out | Epoll.Err | Epoll.Hup)) != 0) _output.OnWritable();
+    }
+
+    /// <summary>The writer found the socket's buffer full: from now on writability is reported too.</summary>
+    internal void WatchWritable() => _loop.WatchWritable(Handle, _registration);
 
     internal void OnInputCompleted() => OnSideCompleted();
 
     internal void OnOutputCompleted()
     {
         // The peer reads our FIN after everything written; the socket itself stays open for a reader still lingering.
-        try
-        {
-            _socket.Shutdown(SocketShutdown.Send);
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-        }
+        Handle.ShutdownSend();
         OnSideCompleted();
     }
 
     private void OnSideCompleted()
     {
         if (Interlocked.Increment(ref _completedSides) != 2) return;
-        _loop.Unregister(_socket, _registration);
-        _socket.Dispose();
+        _loop.Unregister(Handle, _registration);
+        Handle.Dispose();
         _listener.OnConnectionClosed();
     }
 }

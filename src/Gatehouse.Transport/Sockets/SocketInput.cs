@@ -11,7 +11,7 @@ namespace Gatehouse.Transport.Sockets;
 /// read waits for the <see cref="ReadinessLoop"/> to report the socket readable; the read loop then continues on that
 /// loop's thread, with no pipe and no thread hand-off in between.
 /// </summary>
-internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>, IReadinessTarget
+internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>
 {
     private const int MinimumReceive = 8 * 1024;
 
@@ -21,8 +21,6 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>, IR
     private const int Waiting = 1;
     private const int Signaled = 2;
 
-    private readonly int _fd;
-    private readonly int _maxBufferSize;
     private readonly SocketConnection _connection;
 
     // Unconsumed bytes are _buffer[_start.._end); _examinedAll says the reader needs more than that before it can go on.
@@ -41,13 +39,7 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>, IR
     private CancellationToken _waitToken;
     private CancellationTokenRegistration _waitCancellation;
 
-    public SocketInput(SocketConnection connection, Socket socket, int maxBufferSize)
-    {
-        _connection = connection;
-        // Valid while the connection lives: the socket closes only after both sides completed.
-        _fd = (int)socket.Handle;
-        _maxBufferSize = maxBufferSize;
-    }
+    public SocketInput(SocketConnection connection) => _connection = connection;
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
@@ -144,7 +136,18 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>, IR
             if (ClaimWait()) break;
         }
         if (_completed) return;
-        if (!Receive())
+        bool received;
+        try
+        {
+            received = Receive();
+        }
+        catch (Exception ex)
+        {
+            // The waiting read fails with it (the input buffer limit was reached): it must not wait forever.
+            _wait.SetException(ex);
+            return;
+        }
+        if (!received)
         {
             // Reported for bytes an earlier receive already took: wait again. Edge-triggered reports come from this
             // thread only, so none can slip in before the wait is re-armed.
@@ -207,7 +210,7 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>, IR
     private bool Receive()
     {
         EnsureSpace();
-        var received = NonBlockingIo.Receive(_fd, _buffer.AsSpan(_end), out var error);
+        var received = NonBlockingIo.Receive(_connection.Handle, _buffer.AsSpan(_end), out var error);
         switch (error)
         {
             case SocketError.Success when received == 0:
@@ -242,8 +245,9 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>, IR
         else
         {
             // A packet larger than the buffer: grow, bounded by the largest packet the broker accepts.
-            if (_buffer.Length >= _maxBufferSize) throw new IOException($"input buffer limit of {_maxBufferSize} bytes reached");
-            var larger = ArrayPool<byte>.Shared.Rent(Math.Min(_maxBufferSize, _buffer.Length * 2));
+            var maxBufferSize = _connection.MaxInputBufferSize;
+            if (_buffer.Length >= maxBufferSize) throw new IOException($"input buffer limit of {maxBufferSize} bytes reached");
+            var larger = ArrayPool<byte>.Shared.Rent(Math.Min(maxBufferSize, _buffer.Length * 2));
             _buffer.AsSpan(_start, length).CopyTo(larger);
             ArrayPool<byte>.Shared.Return(_buffer);
             _buffer = larger;

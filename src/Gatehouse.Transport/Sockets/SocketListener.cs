@@ -10,9 +10,10 @@ namespace Gatehouse.Transport.Sockets;
 /// <summary>
 /// Gatehouse's own plain-TCP MQTT listener (<c>Server:TcpTransport = Sockets</c>, the default). Kestrel's socket
 /// transport gives every connection two pipes, a receive and a send loop and a feature collection (about 3.5 KB while
-/// idle) and moves every packet across four thread-pool hand-offs; here a connection is its socket plus a reader and
-/// a writer that use it directly: nothing buffered while idle, a received packet is handled on the epoll thread that saw
-/// the socket become readable (<see cref="ReadinessLoop"/>), and a flush is one non-blocking send on the writer's thread.
+/// idle) and moves every packet across four thread-pool hand-offs; here a connection is its file descriptor (a
+/// <see cref="SocketFileHandle"/>, no .NET <see cref="Socket"/>) plus a reader and a writer that use it directly: nothing
+/// buffered while idle, a received packet is handled on the epoll thread that saw the socket become readable
+/// (<see cref="ReadinessLoop"/>), and a flush is one non-blocking send on the writer's thread.
 /// Linux only (epoll); elsewhere the host uses Kestrel. TLS and WebSocket listeners stay on Kestrel.
 /// </summary>
 public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
@@ -20,9 +21,9 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
     private readonly MqttBroker _broker;
     private readonly ILogger _log;
     private readonly long _connectionCap;
-    private readonly int _maxInputBufferSize;
     private readonly Lock _accepting = new();
     private Socket? _socket;
+    private AcceptedEndPoints? _endPoints;
     private ReadinessLoop? _loop;
     private GCHandle _registration;
     private volatile bool _stopped;
@@ -38,8 +39,11 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
         _broker = broker;
         _log = log;
         _connectionCap = connectionCap;
-        _maxInputBufferSize = maxInputBufferSize;
+        MaxInputBufferSize = maxInputBufferSize;
     }
+
+    /// <summary>Read by the connections' inputs from here, not kept by each: one field less per connection.</summary>
+    internal int MaxInputBufferSize { get; }
 
     /// <summary>The bound endpoint (with the port chosen when 0 was asked for); null before <see cref="Bind"/>.</summary>
     public IPEndPoint? EndPoint => _socket?.LocalEndPoint as IPEndPoint;
@@ -63,13 +67,14 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
             throw;
         }
         _socket = socket;
+        _endPoints = new AcceptedEndPoints((IPEndPoint)socket.LocalEndPoint!);
     }
 
     public void Start()
     {
         if (_socket is null) throw new InvalidOperationException("Bind first.");
         _loop = ReadinessLoop.Next(_log);
-        _registration = _loop.Register(_socket, this);
+        _registration = _loop.Register(_socket.SafeHandle, this);
         // Edge-triggered: connections that queued before the registration raise no event of their own.
         AcceptPending();
     }
@@ -82,7 +87,7 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
         {
             lock (_accepting)
             {
-                if (_loop is { } loop) loop.Unregister(socket, _registration);
+                if (_loop is { } loop) loop.Unregister(socket.SafeHandle, _registration);
                 socket.Dispose();
             }
         }
@@ -91,40 +96,43 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
 
     internal void OnConnectionClosed() => Interlocked.Decrement(ref _open);
 
-    void IReadinessTarget.OnReadable() => AcceptPending();
+    void IReadinessTarget.OnReady(uint events) => AcceptPending();
 
     /// <summary>
     /// Accepts every queued connection, on the readiness loop's thread: the connection's first read (its CONNECT, often
     /// already there) runs here too, with no hand-off. The listening socket stays in blocking mode; Poll says when
-    /// accept() will not block, and the lock keeps a retry (below) from racing the loop for the last connection.
+    /// accept() will not block, and the lock keeps a retry (below) from racing the loop for the last connection (and
+    /// guards the address buffers of <see cref="AcceptedEndPoints"/>).
     /// </summary>
     private void AcceptPending()
     {
         lock (_accepting)
         {
             var listener = _socket!;
+            var endPoints = _endPoints!;
             try
             {
                 while (!_stopped && listener.Poll(0, SelectMode.SelectRead))
                 {
-                    Socket socket;
-                    try
+                    if (SocketFileHandle.Accept(listener.SafeHandle, endPoints.Remote, out var errno) is { } accepted)
                     {
-                        socket = listener.Accept();
+                        Accept(accepted, endPoints);
+                        continue;
                     }
-                    catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionAborted or SocketError.ConnectionReset)
+                    switch (errno)
                     {
-                        continue; // gone before we took it
+                        case Errno.Eintr: // a signal came first
+                        case Errno.Econnaborted or Errno.Econnreset: // gone before we took it
+                            continue;
+                        case Errno.Eagain:
+                            return; // nothing queued after all
+                        default:
+                            // Out of descriptors (EMFILE/ENFILE) or out of memory: report it and try again shortly;
+                            // edge-triggered readiness would not report the connections still queued.
+                            _broker.Context.Limits.Hit("accept", $"accepting on {EndPoint} failed: {Marshal.GetPInvokeErrorMessage(errno)}");
+                            _ = RetrySoonAsync();
+                            return;
                     }
-                    catch (SocketException ex)
-                    {
-                        // Out of descriptors (EMFILE/ENFILE): report it and try again shortly; edge-triggered readiness
-                        // would not report the connections still queued.
-                        _broker.Context.Limits.Hit("accept", $"accepting on {EndPoint} failed: {ex.Message}");
-                        _ = RetrySoonAsync();
-                        return;
-                    }
-                    Accept(socket);
                 }
             }
             catch (ObjectDisposedException)
@@ -140,25 +148,25 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
         AcceptPending();
     }
 
-    private void Accept(Socket socket)
+    private void Accept(SocketFileHandle socket, AcceptedEndPoints endPoints)
     {
         if (Interlocked.Increment(ref _open) > _connectionCap)
         {
             Interlocked.Decrement(ref _open);
             _broker.Context.Limits.Hit("open-file limit",
-                $"{_connectionCap} sockets are open on {EndPoint}; connection from {socket.RemoteEndPoint} closed at once");
+                $"{_connectionCap} sockets are open on {EndPoint}; connection from {endPoints.RemoteEndPoint()} closed at once");
             socket.Dispose();
             return;
         }
         try
         {
-            socket.NoDelay = true;
-            var info = new ConnectionInfo(ListenerNames.Tcp, socket.RemoteEndPoint, socket.LocalEndPoint, IsSecure: false);
-            var connection = new SocketConnection(socket, this, ReadinessLoop.Next(_log), _maxInputBufferSize);
+            socket.SetNoDelay();
+            var info = new ConnectionInfo(ListenerNames.Tcp, endPoints.RemoteEndPoint(), endPoints.LocalEndPoint(socket), IsSecure: false);
+            var connection = new SocketConnection(socket, this, ReadinessLoop.Next(_log));
             // Runs until the read loop's first wait. The connection logs and contains its own failures (ClientConnection.RunAsync).
             _ = _broker.HandleConnectionAsync(connection, info, CancellationToken.None);
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        catch (SocketException ex)
         {
             // Reset before we got to it.
             _log.LogDebug(ex, "Accepted connection failed before it started");

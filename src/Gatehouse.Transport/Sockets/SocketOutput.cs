@@ -7,26 +7,22 @@ namespace Gatehouse.Transport.Sockets;
 /// <summary>
 /// The write side of a <see cref="SocketConnection"/>: a <see cref="PipeWriter"/> over one pooled buffer that a flush
 /// sends with a single non-blocking <c>send</c> on the flushing thread. Only what the socket cannot take at once
-/// waits for it asynchronously. The buffer goes back to the pool after every flush, so an idle connection holds none.
+/// waits, for the <see cref="ReadinessLoop"/> to report the socket writable. The buffer goes back to the pool after
+/// every flush, so an idle connection holds none.
 /// </summary>
 internal sealed class SocketOutput : PipeWriter
 {
     private const int MinimumBuffer = 4 * 1024;
 
     private readonly SocketConnection _connection;
-    private readonly Socket _socket;
-    private readonly int _fd;
     private byte[]? _buffer;
+    // The flush waiting for the socket to become writable; null when none is (the common case).
+    private TaskCompletionSource? _writable;
     private int _written;
     private bool _failed;
     private bool _completed;
 
-    public SocketOutput(SocketConnection connection, Socket socket)
-    {
-        _connection = connection;
-        _socket = socket;
-        _fd = (int)socket.Handle;
-    }
+    public SocketOutput(SocketConnection connection) => _connection = connection;
 
     public override void Advance(int bytes)
     {
@@ -51,14 +47,15 @@ internal sealed class SocketOutput : PipeWriter
 
     public override void CancelPendingFlush()
     {
-        // Flushes complete on their own (the send finishes or fails); there is no wait to cancel.
+        // A flush ends when the socket took everything, when the connection fails, or by its own token; the broker
+        // cancels none otherwise.
     }
 
     public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
     {
         if (_failed) return new ValueTask<FlushResult>(new FlushResult(isCanceled: false, isCompleted: true));
         if (_written == 0) return default;
-        var sent = NonBlockingIo.Send(_fd, _buffer.AsSpan(0, _written), out var error);
+        var sent = NonBlockingIo.Send(_connection.Handle, _buffer.AsSpan(0, _written), out var error);
         if (error == SocketError.Success && sent == _written)
         {
             ReleaseBuffer();
@@ -77,22 +74,44 @@ internal sealed class SocketOutput : PipeWriter
         _connection.OnOutputCompleted();
     }
 
+    /// <summary>The readiness loop saw the socket writable (or failed): the waiting flush sends again.</summary>
+    public void OnWritable() => Interlocked.Exchange(ref _writable, null)?.TrySetResult();
+
     private async ValueTask<FlushResult> SendRestAsync(int offset, CancellationToken cancellationToken)
     {
-        try
+        while (offset < _written)
         {
-            while (offset < _written)
+            try
             {
-                offset += await _socket.SendAsync(_buffer.AsMemory(offset, _written - offset), SocketFlags.None, cancellationToken)
-                    .ConfigureAwait(false);
+                await WritableAsync(cancellationToken).ConfigureAwait(false);
             }
-        }
-        catch (SocketException ex)
-        {
-            throw Fail(ex);
+            catch (OperationCanceledException)
+            {
+                // What was not sent stays unflushed, in order, for the next flush.
+                _buffer.AsSpan(offset, _written - offset).CopyTo(_buffer);
+                _written -= offset;
+                throw;
+            }
+            catch (SocketException ex)
+            {
+                throw Fail(ex);
+            }
+            offset += NonBlockingIo.Send(_connection.Handle, _buffer.AsSpan(offset, _written - offset), out var error);
+            if (error is not (SocketError.Success or SocketError.WouldBlock)) throw Fail(new SocketException((int)error));
         }
         ReleaseBuffer();
         return default;
+    }
+
+    private Task WritableAsync(CancellationToken cancellationToken)
+    {
+        // Continuations run on the thread pool: the flusher's work must not hold up the readiness loop's other sockets.
+        var writable = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _writable, writable);
+        // Published before asking, so a report cannot come in between and be missed; a report meant for an earlier
+        // wait only makes the send after it try once more.
+        _connection.WatchWritable();
+        return writable.Task.WaitAsync(cancellationToken);
     }
 
     private IOException Fail(SocketException error)

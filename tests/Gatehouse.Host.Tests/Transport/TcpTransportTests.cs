@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Net;
+using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using Gatehouse.Host.Tests.Infrastructure;
 using Gatehouse.Protocol;
@@ -98,7 +100,8 @@ public sealed class TcpTransportTests
         using var subscriber = await SubscribeRawAsync(server.MqttPort, "stalled-sub", "stall/#");
         var stream = subscriber.GetStream();
 
-        const int Messages = 2_000;
+        // 16 MB: more than the socket's send buffer grows to, so the broker's writes wait for it to drain many times.
+        const int Messages = 8_000;
         const int PayloadSize = 2_048;
         await using (var publisher = await MqttTestClient.ConnectNewAsync(server.MqttPort, ProtocolVersion.V311, "stall-pub"))
         {
@@ -158,4 +161,38 @@ public sealed class TcpTransportTests
         Assert.Equal("still serving", System.Text.Encoding.UTF8.GetString((await probe.ReceivePublishAsync()).Payload.Span));
         Assert.False(server.HasExited);
     }
+
+    /// <summary>
+    /// Anonymous clients are let in only when both ends of their connection are loopback addresses, so the transport must
+    /// report the address a connection really arrived on, not the wildcard address the listener is bound to.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task On_a_wildcard_listener_a_loopback_client_is_local_and_a_client_on_another_address_is_not(string transport)
+    {
+        await using var server = await ServerProcess.StartAsync(new ServerProcessOptions
+        {
+            Bind = "::", Arguments = [$"--Server:TcpTransport={transport}"],
+        });
+
+        // IPv4 reaches the dual-mode listener as an IPv4-mapped address.
+        foreach (var (host, clientId) in new[] { ("127.0.0.1", "local-v4"), ("::1", "local-v6") })
+        {
+            await using var local = await MqttTestClient.OpenAsync(server.MqttPort, ProtocolVersion.V500, clientId, host);
+            Assert.Equal(ReasonCode.Success, (await local.ConnectAsync(clientId)).ReasonCode);
+        }
+
+        if (NonLoopbackAddress() is { } address)
+        {
+            await using var remote = await MqttTestClient.OpenAsync(server.MqttPort, ProtocolVersion.V500, "remote", address.ToString());
+            Assert.NotEqual(ReasonCode.Success, (await remote.ConnectAsync("remote")).ReasonCode);
+        }
+    }
+
+    /// <summary>An address of this machine that is not loopback (connecting to it comes from it too); null when there is none.</summary>
+    private static IPAddress? NonLoopbackAddress() => NetworkInterface.GetAllNetworkInterfaces()
+        .Where(nic => nic.OperationalStatus == OperationalStatus.Up && nic.NetworkInterfaceType != NetworkInterfaceType.Loopback)
+        .SelectMany(nic => nic.GetIPProperties().UnicastAddresses)
+        .Select(unicast => unicast.Address)
+        .FirstOrDefault(address => address.AddressFamily == AddressFamily.InterNetwork);
 }
