@@ -14,8 +14,6 @@ namespace Gatehouse.Transport.Sockets;
 internal sealed partial class SocketFileHandle : SafeHandle
 {
     private const int SockCloExec = 0x80000;  // SOCK_CLOEXEC
-    private const int IpProtoTcp = 6;         // IPPROTO_TCP
-    private const int TcpNoDelay = 1;         // TCP_NODELAY
     private const int ShutWr = 1;             // SHUT_WR
 
     /// <summary>Invalid until set; the interop marshaller creates the handle before accept4 runs, so none can leak.</summary>
@@ -23,7 +21,9 @@ internal sealed partial class SocketFileHandle : SafeHandle
     {
     }
 
-    public override bool IsInvalid => handle < 0;
+    // The descriptor is a C int: a failed accept4's -1 reaches the handle as 0xFFFFFFFF (the upper half of the return
+    // register is not sign-extended), so only the low 32 bits are compared.
+    public override bool IsInvalid => (int)handle < 0;
 
     /// <summary>
     /// Takes the next connection queued on <paramref name="listener"/> (which is in blocking mode: call it only when
@@ -48,13 +48,6 @@ internal sealed partial class SocketFileHandle : SafeHandle
         errno = 0;
         remote.Size = length;
         return accepted;
-    }
-
-    /// <summary>Sends small packets (a PUBACK, a PINGRESP) at once instead of waiting for Nagle's algorithm.</summary>
-    public unsafe void SetNoDelay()
-    {
-        var one = 1;
-        if (SetSockOpt(this, IpProtoTcp, TcpNoDelay, &one, sizeof(int)) != 0) throw new SocketException(Marshal.GetLastPInvokeError());
     }
 
     /// <summary>Fills <paramref name="local"/> with the address the connection arrived on (getsockname).</summary>
@@ -85,9 +78,6 @@ internal sealed partial class SocketFileHandle : SafeHandle
 
     [LibraryImport("libc", EntryPoint = "accept4", SetLastError = true)]
     private static unsafe partial SocketFileHandle Accept4(SafeSocketHandle listener, byte* address, int* addressLength, int flags);
-
-    [LibraryImport("libc", EntryPoint = "setsockopt", SetLastError = true)]
-    private static unsafe partial int SetSockOpt(SocketFileHandle fd, int level, int name, void* value, int length);
 
     [LibraryImport("libc", EntryPoint = "getsockname", SetLastError = true)]
     private static unsafe partial int GetSockName(SocketFileHandle fd, byte* address, int* addressLength);

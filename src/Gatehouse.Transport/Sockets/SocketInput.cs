@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
 using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Threading.Tasks.Sources;
@@ -29,6 +30,10 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>
     private int _start;
     private int _end;
     private bool _examinedAll;
+    // The last receive found the socket empty (EAGAIN, or fewer bytes than it had room for): until readiness is reported
+    // again another receive would only say EAGAIN, so a read waits at once. Edge-triggered epoll reports whatever arrives
+    // after that receive. Saves a system call per received batch when the peer waits for our answer (CONNECT, PINGREQ).
+    private bool _drained;
     private bool _endOfStream;
     private Exception? _error;
     private bool _completed;
@@ -54,6 +59,7 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>
             if (Interlocked.CompareExchange(ref _state, Waiting, Idle) == Signaled)
             {
                 // Readiness was reported after the receive above found nothing: receive again.
+                _drained = false;
                 Volatile.Write(ref _state, Idle);
                 continue;
             }
@@ -73,7 +79,7 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>
             result = new ReadResult(Buffered(), isCanceled: true, isCompleted: false);
             return true;
         }
-        if (!_examinedAll && _end > _start || _endOfStream || _error is not null || Receive())
+        if (!_examinedAll && _end > _start || _endOfStream || _error is not null || !_drained && Receive())
         {
             result = Result();
             return true;
@@ -210,7 +216,8 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>
     private bool Receive()
     {
         EnsureSpace();
-        var received = NonBlockingIo.Receive(_connection.Handle, _buffer.AsSpan(_end), out var error);
+        var room = _buffer.Length - _end;
+        var received = NonBlockingIo.Receive(_connection.Handle, _buffer.AsSpan(_end, room), out var error);
         switch (error)
         {
             case SocketError.Success when received == 0:
@@ -219,8 +226,10 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>
             case SocketError.Success:
                 _end += received;
                 _examinedAll = false;
+                _drained = received < room;
                 return true;
             case SocketError.WouldBlock:
+                _drained = true;
                 return false;
             default:
                 _error = new SocketException((int)error);
@@ -228,6 +237,7 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>
         }
     }
 
+    [MemberNotNull(nameof(_buffer))]
     private void EnsureSpace()
     {
         if (_buffer is null)

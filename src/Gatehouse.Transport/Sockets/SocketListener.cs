@@ -57,9 +57,15 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
             if (endPoint.Address.Equals(IPAddress.IPv6Any)) socket.DualMode = true;
             // As Kestrel does: a restarted broker can bind while the old connections are in TIME_WAIT.
             if (!OperatingSystem.IsWindows()) socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // Linux gives accepted sockets the listener's TCP_NODELAY: set once here, not per connection. Small packets
+            // (a CONNACK, a PUBACK, a PINGRESP) leave at once instead of waiting for Nagle's algorithm.
+            socket.NoDelay = true;
             socket.Bind(endPoint);
             // The kernel caps the backlog at net.core.somaxconn; a connect storm needs a long one.
             socket.Listen(4096);
+            // accept4 then says EAGAIN when the queue is empty, so accepting needs no poll first. Accepted sockets do
+            // not inherit O_NONBLOCK: they stay in blocking mode (NonBlockingIo passes MSG_DONTWAIT).
+            socket.Blocking = false;
         }
         catch
         {
@@ -100,9 +106,9 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
 
     /// <summary>
     /// Accepts every queued connection, on the readiness loop's thread: the connection's first read (its CONNECT, often
-    /// already there) runs here too, with no hand-off. The listening socket stays in blocking mode; Poll says when
-    /// accept() will not block, and the lock keeps a retry (below) from racing the loop for the last connection (and
-    /// guards the address buffers of <see cref="AcceptedEndPoints"/>).
+    /// already there) runs here too, with no hand-off. Accepts until the (non-blocking) listening socket says EAGAIN; the
+    /// lock keeps a retry (below) from racing the loop for the last connection (and guards the address buffers of
+    /// <see cref="AcceptedEndPoints"/>).
     /// </summary>
     private void AcceptPending()
     {
@@ -112,7 +118,7 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
             var endPoints = _endPoints!;
             try
             {
-                while (!_stopped && listener.Poll(0, SelectMode.SelectRead))
+                while (!_stopped)
                 {
                     if (SocketFileHandle.Accept(listener.SafeHandle, endPoints.Remote, out var errno) is { } accepted)
                     {
@@ -125,7 +131,7 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
                         case Errno.Econnaborted or Errno.Econnreset: // gone before we took it
                             continue;
                         case Errno.Eagain:
-                            return; // nothing queued after all
+                            return; // all taken
                         default:
                             // Out of descriptors (EMFILE/ENFILE) or out of memory: report it and try again shortly;
                             // edge-triggered readiness would not report the connections still queued.
@@ -160,7 +166,6 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
         }
         try
         {
-            socket.SetNoDelay();
             var info = new ConnectionInfo(ListenerNames.Tcp, endPoints.RemoteEndPoint(), endPoints.LocalEndPoint(socket), IsSecure: false);
             var connection = new SocketConnection(socket, this, ReadinessLoop.Next(_log));
             // Runs until the read loop's first wait. The connection logs and contains its own failures (ClientConnection.RunAsync).
