@@ -34,6 +34,9 @@ internal sealed unsafe class ReadinessLoop
     // Handles of closed connections, freed by the loop between two waits: an event already returned for one may still
     // be in the batch being handled.
     private readonly ConcurrentQueue<GCHandle> _released = new();
+    // Targets that stopped before finishing (see ReadyAgain), called again after the events in hand; loop thread only.
+    private List<IReadinessTarget> _again = [];
+    private List<IReadinessTarget> _againSpare = [];
 
     private ReadinessLoop(int index, ILogger log)
     {
@@ -78,6 +81,12 @@ internal sealed unsafe class ReadinessLoop
         if (Control(Epoll.CtlMod, socket, registration, Epoll.In | Epoll.RdHup | Epoll.Out) is { } error) throw error;
     }
 
+    /// <summary>
+    /// Called on the loop's thread by a target that stopped with work left (an edge-triggered socket reports no new
+    /// event for it): the loop calls it again once it has handled the other events in hand, before it waits.
+    /// </summary>
+    public void ReadyAgain(IReadinessTarget target) => _again.Add(target);
+
     /// <summary>Stops watching (before the socket closes) and frees the handle once no event can refer to it.</summary>
     public void Unregister(SafeHandle socket, GCHandle handle)
     {
@@ -106,7 +115,8 @@ internal sealed unsafe class ReadinessLoop
         while (true)
         {
             while (_released.TryDequeue(out var handle)) handle.Free();
-            var count = Epoll.Wait(_epoll, events, MaxEvents, -1);
+            // With targets to call again, only look for new events; otherwise wait for them.
+            var count = Epoll.Wait(_epoll, events, MaxEvents, _again.Count > 0 ? 0 : -1);
             if (count < 0)
             {
                 var error = Marshal.GetLastPInvokeError();
@@ -118,16 +128,27 @@ internal sealed unsafe class ReadinessLoop
             {
                 var ev = events + i * Epoll.EventSize;
                 if (GCHandle.FromIntPtr(*(nint*)(ev + Epoll.DataOffset)).Target is not IReadinessTarget target) continue;
-                try
-                {
-                    target.OnReady(*(uint*)ev);
-                }
-                catch (Exception ex)
-                {
-                    // A connection's failure stays with it; the loop serves every other connection.
-                    _log.LogError(ex, "Handling a ready socket failed");
-                }
+                Dispatch(target, *(uint*)ev);
             }
+            if (_again.Count == 0) continue;
+            // Swapped first: a target called here may ask to be called again, for the next round.
+            var again = _again;
+            (_again, _againSpare) = (_againSpare, again);
+            foreach (var target in again) Dispatch(target, Epoll.In);
+            again.Clear();
+        }
+    }
+
+    private void Dispatch(IReadinessTarget target, uint events)
+    {
+        try
+        {
+            target.OnReady(events);
+        }
+        catch (Exception ex)
+        {
+            // A connection's failure stays with it; the loop serves every other connection.
+            _log.LogError(ex, "Handling a ready socket failed");
         }
     }
 }

@@ -102,15 +102,26 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
 
     internal void OnConnectionClosed() => Interlocked.Decrement(ref _open);
 
-    void IReadinessTarget.OnReady(uint events) => AcceptPending();
+    /// <summary>
+    /// Connections accepted per turn of the readiness loop. Accepting a whole connect storm before handling anything else
+    /// would keep every accepted client waiting for its CONNACK until the last one is in; taking a few per turn lets the
+    /// CONNECTs that arrived meanwhile be answered in between.
+    /// </summary>
+    private const int AcceptsPerTurn = 8;
+
+    void IReadinessTarget.OnReady(uint events)
+    {
+        if (AcceptPending(AcceptsPerTurn)) _loop!.ReadyAgain(this);
+    }
 
     /// <summary>
-    /// Accepts every queued connection, on the readiness loop's thread: the connection's first read (its CONNECT, often
+    /// Accepts the queued connections (at most <paramref name="limit"/>), on the readiness loop's thread: the connection's first read (its CONNECT, often
     /// already there) runs here too, with no hand-off. Accepts until the (non-blocking) listening socket says EAGAIN; the
     /// lock keeps a retry (below) from racing the loop for the last connection (and guards the address buffers of
     /// <see cref="AcceptedEndPoints"/>).
     /// </summary>
-    private void AcceptPending()
+    /// <returns>True when it stopped at <paramref name="limit"/> with connections possibly still queued.</returns>
+    private bool AcceptPending(int limit = int.MaxValue)
     {
         lock (_accepting)
         {
@@ -118,11 +129,13 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
             var endPoints = _endPoints!;
             try
             {
-                while (!_stopped)
+                for (var accepted = 0; !_stopped; )
                 {
-                    if (SocketFileHandle.Accept(listener.SafeHandle, endPoints.Remote, out var errno) is { } accepted)
+                    if (accepted == limit) return true;
+                    if (SocketFileHandle.Accept(listener.SafeHandle, endPoints.Remote, out var errno) is { } connection)
                     {
-                        Accept(accepted, endPoints);
+                        Accept(connection, endPoints);
+                        accepted++;
                         continue;
                     }
                     switch (errno)
@@ -131,13 +144,13 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
                         case Errno.Econnaborted or Errno.Econnreset: // gone before we took it
                             continue;
                         case Errno.Eagain:
-                            return; // all taken
+                            return false; // all taken
                         default:
                             // Out of descriptors (EMFILE/ENFILE) or out of memory: report it and try again shortly;
                             // edge-triggered readiness would not report the connections still queued.
                             _broker.Context.Limits.Hit("accept", $"accepting on {EndPoint} failed: {Marshal.GetPInvokeErrorMessage(errno)}");
                             _ = RetrySoonAsync();
-                            return;
+                            return false;
                     }
                 }
             }
@@ -145,6 +158,7 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
             {
                 // Stopped.
             }
+            return false;
         }
     }
 
