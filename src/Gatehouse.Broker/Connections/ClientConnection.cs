@@ -29,6 +29,8 @@ public sealed class ClientConnection : IThreadPoolWorkItem
     private static readonly TimeSpan LingerTime = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan LingerIdle = TimeSpan.FromMilliseconds(250);
     private const long LingerBytes = 1024 * 1024;
+    /// <summary>How long a connection being closed waits for its peer to read what is already being sent.</summary>
+    private static readonly TimeSpan UnreadGrace = TimeSpan.FromSeconds(5);
 
     /// <remarks>The context and the logger are the broker's (<see cref="Context"/>, <see cref="Log"/>): fields for them would cost every connection 16 bytes.</remarks>
     public ClientConnection(IDuplexPipe transport, ConnectionInfo info, MqttBroker broker)
@@ -208,8 +210,18 @@ public sealed class ClientConnection : IThreadPoolWorkItem
     {
         try
         {
-            // Close() completed the queue: a running writer sends what is queued and stops; none starts again.
-            await _outbound.WhenWriterStopped().ConfigureAwait(false);
+            // Close() completed the queue: a running writer sends what is queued and stops; none starts again. A peer that
+            // stopped reading would keep it waiting (and this connection and its socket open) forever: after a grace
+            // period its flush is cancelled, which stops it.
+            var writerStopped = _outbound.WhenWriterStopped();
+            if (!writerStopped.IsCompleted
+                && await Task.WhenAny(writerStopped, Task.Delay(UnreadGrace)).ConfigureAwait(false) != writerStopped)
+            {
+                Log.LogInformation("Closing the connection of {ClientId} ({Remote}) without the {Bytes} bytes it has not read for {Grace} s",
+                    Protocol.ClientId ?? "-", Info.RemoteEndPoint, Interlocked.Read(ref _queuedPublishBytes), UnreadGrace.TotalSeconds);
+                _transport.Output.CancelPendingFlush();
+                await writerStopped.ConfigureAwait(false);
+            }
             if (_lingerRequested && !_peerInputEnded) await DrainInputAsync().ConfigureAwait(false);
             await _transport.Output.CompleteAsync().ConfigureAwait(false);
             await _transport.Input.CompleteAsync().ConfigureAwait(false);

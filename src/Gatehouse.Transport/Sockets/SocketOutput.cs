@@ -18,6 +18,7 @@ internal sealed class SocketOutput : PipeWriter
     private byte[]? _buffer;
     // The flush waiting for the socket to become writable; null when none is (the common case).
     private TaskCompletionSource? _writable;
+    private int _flushCanceled;
     private int _written;
     private bool _failed;
     private bool _completed;
@@ -45,15 +46,20 @@ internal sealed class SocketOutput : PipeWriter
     public override bool CanGetUnflushedBytes => true;
     public override long UnflushedBytes => _written;
 
+    /// <summary>
+    /// Ends the flush waiting for a peer that does not read (or, if none waits, the next one) with
+    /// <see cref="FlushResult.IsCanceled"/>, as a pipe's writer does: the broker gives up on a connection it is closing.
+    /// </summary>
     public override void CancelPendingFlush()
     {
-        // A flush ends when the socket took everything, when the connection fails, or by its own token; the broker
-        // cancels none otherwise.
+        Volatile.Write(ref _flushCanceled, 1);
+        OnWritable();
     }
 
     public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
     {
         if (_failed) return new ValueTask<FlushResult>(new FlushResult(isCanceled: false, isCompleted: true));
+        if (Interlocked.Exchange(ref _flushCanceled, 0) != 0) return new ValueTask<FlushResult>(new FlushResult(isCanceled: true, isCompleted: false));
         if (_written == 0) return default;
         var sent = NonBlockingIo.Send(_connection.Handle, _buffer.AsSpan(0, _written), out var error);
         if (error == SocketError.Success && sent == _written)
@@ -95,6 +101,13 @@ internal sealed class SocketOutput : PipeWriter
             catch (SocketException ex)
             {
                 throw Fail(ex);
+            }
+            if (Interlocked.Exchange(ref _flushCanceled, 0) != 0)
+            {
+                // Given up on (CancelPendingFlush): what was not sent stays unflushed, in order.
+                _buffer.AsSpan(offset, _written - offset).CopyTo(_buffer);
+                _written -= offset;
+                return new FlushResult(isCanceled: true, isCompleted: false);
             }
             offset += NonBlockingIo.Send(_connection.Handle, _buffer.AsSpan(offset, _written - offset), out var error);
             if (error is not (SocketError.Success or SocketError.WouldBlock)) throw Fail(new SocketException((int)error));

@@ -141,6 +141,45 @@ public sealed class TcpTransportTests
 
     [Theory]
     [MemberData(nameof(Transports))]
+    public async Task A_connection_closed_while_its_peer_reads_nothing_ends_after_a_grace_period(string transport)
+    {
+        await using var server = await ServerProcess.StartAsync(new ServerProcessOptions
+        {
+            Arguments = [$"--Server:TcpTransport={transport}", "--Broker:SysIntervalSeconds=1"],
+        });
+        await using var observer = await MqttTestClient.ConnectNewAsync(server.MqttPort, ProtocolVersion.V311, "unread-observer");
+        await observer.SubscribeGrantedAsync("$SYS/broker/connections/current");
+        // Never reads again: the broker's writes to it back up and its writer waits for the socket to drain.
+        using var stalled = await SubscribeRawAsync(server.MqttPort, "unread-sub", "unread/#");
+        await using (var publisher = await MqttTestClient.ConnectNewAsync(server.MqttPort, ProtocolVersion.V311, "unread-pub"))
+        {
+            var payload = new byte[64 * 1024];
+            for (var i = 0; i < 300; i++) await publisher.PublishAsync("unread/x", payload);
+            await publisher.PublishAsync("other", "fence", QoS.AtLeastOnce);
+        }
+
+        // A takeover closes the stalled connection; it must end (and free its socket) although its peer never reads.
+        await using var successor = await MqttTestClient.ConnectNewAsync(server.MqttPort, ProtocolVersion.V311, "unread-sub");
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        string? current = null;
+        try
+        {
+            while (current != "2")
+            {
+                // The observer and the successor.
+                var report = await observer.ReceivePublishAsync(TimeSpan.FromSeconds(20)).WaitAsync(deadline.Token);
+                current = System.Text.Encoding.UTF8.GetString(report.Payload.Span);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            Assert.Fail($"$SYS/broker/connections/current still {current} after 20 s: the stalled connection was never closed");
+        }
+        Assert.False(server.HasExited);
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
     public async Task A_peer_that_resets_while_the_broker_writes_to_it_leaves_the_broker_serving_others(string transport)
     {
         await using var server = await StartAsync(transport);
