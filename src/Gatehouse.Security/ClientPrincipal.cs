@@ -14,13 +14,14 @@ public sealed class ClientPrincipal
     public const int CacheCapacity = 1024;
 
     public ClientPrincipal(string? identity, string clientId, IReadOnlyList<string>? tokenGroups = null,
-        string? listener = null, EndPoint? remoteEndPoint = null, string method = "anonymous")
+        string? listener = null, EndPoint? remoteEndPoint = null, string method = "anonymous", DateTimeOffset? validUntil = null)
     {
         Identity = identity;
         ClientId = clientId;
         TokenGroups = tokenGroups ?? [];
         Listener = listener;
         RemoteEndPoint = remoteEndPoint;
+        _validUntilTicks = validUntil?.UtcTicks ?? 0;
         Method = method;
     }
 
@@ -36,6 +37,9 @@ public sealed class ClientPrincipal
     /// <summary>How the client authenticated: password, certificate, jwt, anonymous.</summary>
     public string Method { get; }
     public bool IsAnonymous => Identity is null;
+    /// <summary>When the credential stops being valid (a token's exp plus the clock skew); null when it does not expire.</summary>
+    public DateTimeOffset? ValidUntil => _validUntilTicks == 0 ? null : new DateTimeOffset(_validUntilTicks, TimeSpan.Zero);
+    private readonly long _validUntilTicks;
     /// <summary>Rates and quotas shared by the identity's connections; null when none is configured (one null test per PUBLISH).</summary>
     public IdentityQuota? Quota { get; internal set; }
 

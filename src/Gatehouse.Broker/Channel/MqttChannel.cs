@@ -104,6 +104,9 @@ public sealed class MqttChannel
 
     public TimeSpan SinceLastReceived => Context.Time.GetElapsedTime(Interlocked.Read(ref _lastReceivedTimestamp));
 
+    /// <summary>Starts the keep-alive period again now, as if a packet had just been received.</summary>
+    internal void RestartKeepAlive() => Interlocked.Exchange(ref _lastReceivedTimestamp, Context.Time.GetTimestamp());
+
     /// <summary>Handles one decoded packet. Protocol violations throw <see cref="MqttProtocolException"/>.</summary>
     public ValueTask HandleAsync(MqttPacket packet)
     {
@@ -290,6 +293,14 @@ public sealed class MqttChannel
         {
             // [MQTT-3.1.2-22] no packet within 1.5 × Keep Alive: the connection is closed, the will published.
             DisconnectByServer(ReasonCode.KeepAliveTimeout);
+            return;
+        }
+        if (Principal?.ValidUntil is { } validUntil && Context.Now > validUntil)
+        {
+            // The token the client authenticated with has expired: it may not go on acting on it (re-authentication is
+            // not offered, so the client reconnects with a fresh token). 0x87 Not authorized, as a refused CONNECT.
+            Log.LogInformation("Disconnecting {ClientId} ({Remote}): its token expired at {ValidUntil:O}", ClientId, RemoteAddress, validUntil);
+            DisconnectByServer(ReasonCode.NotAuthorized);
         }
     }
 

@@ -80,7 +80,8 @@ public sealed class ConnectAuthenticator : IConnectAuthenticator
                 return ConnectDecision.Deny(ReasonCode.BadUserNameOrPassword, $"user name '{userName}' does not match the token subject");
             if (snapshot.ByName.TryGetValue(claims!.Subject, out var known) && !known.Enabled)
                 return ConnectDecision.Deny(ReasonCode.NotAuthorized, $"identity '{known.Name}' is disabled");
-            return ConnectDecision.Allow(NewPrincipal(claims.Subject, attempt, "jwt", claims.Groups));
+            // The connection lasts only as long as the token: the broker closes it once exp (and the skew) has passed.
+            return ConnectDecision.Allow(NewPrincipal(claims.Subject, attempt, "jwt", claims.Groups, claims.ExpiresAt + _jwt.ClockSkew));
         }
         if (userName is not null)
         {
@@ -148,6 +149,7 @@ public sealed class ConnectAuthenticator : IConnectAuthenticator
         return true;
     }
 
-    private static ClientPrincipal NewPrincipal(string? identity, ConnectAttempt attempt, string method, IReadOnlyList<string>? groups = null) =>
-        new(identity, attempt.ClientId, groups, attempt.Listener, attempt.RemoteEndPoint, method);
+    private static ClientPrincipal NewPrincipal(string? identity, ConnectAttempt attempt, string method, IReadOnlyList<string>? groups = null,
+        DateTimeOffset? validUntil = null) =>
+        new(identity, attempt.ClientId, groups, attempt.Listener, attempt.RemoteEndPoint, method, validUntil);
 }

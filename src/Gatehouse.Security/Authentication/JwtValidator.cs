@@ -97,6 +97,9 @@ public sealed record JwtClaims(string Subject, IReadOnlyList<string> Groups, Dat
 /// </summary>
 public sealed class JwtValidator(JwtKey key, string? issuer, string? audience, TimeSpan clockSkew, TimeProvider time)
 {
+    /// <summary>Tolerance for exp/nbf: a token is refused, and a connection it opened is closed, once exp + this has passed.</summary>
+    public TimeSpan ClockSkew => clockSkew;
+
     /// <summary>Whether <paramref name="password"/> has the shape of a compact JWS (three base64url parts, header first).</summary>
     public static bool LooksLikeJwt(ReadOnlySpan<byte> password) =>
         password.Length > 16 && password.Count((byte)'.') == 2 && password.StartsWith("eyJ"u8);

@@ -170,3 +170,39 @@ public sealed class AuthenticationEndToEndTests
         Assert.Contains("gatehouse: error: no identity 'dev1'", missing, StringComparison.Ordinal);
     }
 }
+
+/// <summary>A connection opened with a token lasts as long as the token.</summary>
+public sealed class TokenExpiryEndToEndTests
+{
+    [Fact]
+    public async Task A_connection_opened_with_a_token_is_closed_when_the_token_expires()
+    {
+        var data = SecureServer.NewDataDirectory();
+        var keyFile = Path.Combine(data, "jwt.key");
+        var secret = Encoding.UTF8.GetBytes("0123456789abcdef0123456789abcdef-expiry");
+        await File.WriteAllBytesAsync(keyFile, secret);
+        await using var server = await SecureServer.StartAsync(data, "--jwt-key", keyFile, "--Security:JwtClockSkewSeconds=0");
+
+        // exp is in whole seconds.
+        var expires = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.AddSeconds(3).ToUnixTimeSeconds());
+        var token = Encoding.ASCII.GetBytes(Unit.JwtValidatorTests.Hs256(new Dictionary<string, object>
+        {
+            ["sub"] = "dev1",
+            ["exp"] = expires.ToUnixTimeSeconds(),
+        }, secret));
+
+        await using var v5 = await MqttTestClient.OpenAsync(server.MqttPort, ProtocolVersion.V500);
+        Assert.Equal(ReasonCode.Success, (await v5.ConnectAsync("dev1-v5", password: token)).ReasonCode);
+        await using var v311 = await MqttTestClient.OpenAsync(server.MqttPort, ProtocolVersion.V311);
+        Assert.Equal(ReasonCode.Success, (await v311.ConnectAsync("dev1-v311", userName: "dev1", password: token)).ReasonCode); // 3.1.1: no password without a user name
+        await v5.PingAsync();
+
+        // Keep-alive is 60 s: only the token's expiry can end these connections within the wait.
+        var disconnect = await v5.ReceiveAsync<DisconnectPacket>(TimeSpan.FromSeconds(10));
+        Assert.Equal(ReasonCode.NotAuthorized, disconnect.ReasonCode);
+        Assert.True(DateTimeOffset.UtcNow >= expires, "closed before the token expired");
+        await v5.ExpectCloseAsync();
+        await v311.ExpectCloseAsync(TimeSpan.FromSeconds(5));
+        Assert.Contains("its token expired", server.Output, StringComparison.Ordinal);
+    }
+}
