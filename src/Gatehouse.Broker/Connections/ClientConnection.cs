@@ -375,6 +375,12 @@ public sealed class ClientConnection : IThreadPoolWorkItem
                         Protocol.ApplyOutboundTopicAlias(publish);
                         BrokerMetrics.Add(ref Context.Metrics.PublishSent);
                     }
+                    else if (packet is ConnAckPacket)
+                    {
+                        // Keep-alive counts from the CONNACK, not from the CONNECT: the client cannot act before it has
+                        // its answer, and authenticating (a password hash, the store) may have taken much of a short period.
+                        Protocol.RestartKeepAlive();
+                    }
                     written += PacketWriter.Write(_transport.Output, packet, Protocol.Version);
                     BrokerMetrics.Add(ref Context.Metrics.MessagesSent);
                     // Flush in batches: everything queued so far goes out in one write, bounded so memory stays small.

@@ -176,10 +176,11 @@ public sealed class ConnectTests(ConnectServer fixture, ITestOutputHelper output
     [MemberData(nameof(BothVersions))]
     public async Task KeepAlive_SilentClientIsDisconnectedAfterOneAndAHalfPeriods(ProtocolVersion version)
     {
-        // [MQTT-3.1.2-24] (3.1.1) / [MQTT-3.1.2-22] (5.0); 5.0 gets DISCONNECT 0x8D first.
-        var client = await ConnectAsync(version, keepAlive: 1);
+        // [MQTT-3.1.2-24] (3.1.1) / [MQTT-3.1.2-22] (5.0); 5.0 gets DISCONNECT 0x8D first. The clock starts before
+        // CONNECT, which the server's period cannot precede (it counts from its CONNACK): a slow start of this process
+        // then only lengthens what is measured, instead of eating into a quiet window after CONNACK.
         var clock = Stopwatch.StartNew();
-        await client.ExpectNoPacketAsync(TimeSpan.FromSeconds(1));
+        var client = await ConnectAsync(version, keepAlive: 1);
         if (version == ProtocolVersion.V500)
         {
             var disconnect = await client.ReceiveAsync<DisconnectPacket>(TimeSpan.FromSeconds(5));
@@ -187,7 +188,7 @@ public sealed class ConnectTests(ConnectServer fixture, ITestOutputHelper output
         }
         Assert.True(await client.WaitForCloseAsync(TimeSpan.FromSeconds(5)), "the silent client was not disconnected");
         Assert.Empty(client.PacketsBeforeClose);
-        Assert.InRange(clock.Elapsed.TotalSeconds, 1.4, 5);
+        Assert.InRange(clock.Elapsed.TotalSeconds, 1.5, 6);
     }
 
     [Theory]
