@@ -102,19 +102,7 @@ public sealed class ClientConnection : IThreadPoolWorkItem
     /// </summary>
     private ValueTask<bool> HandleReceived(ReadOnlySequence<byte> buffer, bool inputEnded)
     {
-        // Writers started while this buffer is handled run once, here, when it is done (DeferredWrites).
-        DeferredWrites.Begin();
-        Received outcome;
-        ValueTask waiting;
-        try
-        {
-            outcome = HandleUntilWaiting(ref buffer, out waiting);
-        }
-        finally
-        {
-            DeferredWrites.End();
-        }
-        return outcome switch
+        return HandleUntilWaiting(ref buffer, out var waiting) switch
         {
             Received.Waiting => ContinueReceivedAsync(waiting, buffer, inputEnded),
             Received.Stop => new ValueTask<bool>(true),
@@ -136,26 +124,21 @@ public sealed class ClientConnection : IThreadPoolWorkItem
                 OnViolation(ex, buffer);
                 return true;
             }
-            // The batch is per thread: opened again here, on whichever thread this continues.
-            DeferredWrites.Begin();
-            Received outcome;
-            try
-            {
-                outcome = HandleUntilWaiting(ref buffer, out waiting);
-            }
-            finally
-            {
-                DeferredWrites.End();
-            }
+            var outcome = HandleUntilWaiting(ref buffer, out waiting);
             if (outcome == Received.Stop) return true;
             if (outcome == Received.Handled) return Advance(buffer, inputEnded);
         }
     }
 
-    /// <summary>Decodes and handles packets from <paramref name="buffer"/>, synchronously, until one must be waited for.</summary>
+    /// <summary>
+    /// Decodes and handles packets from <paramref name="buffer"/>, synchronously, until one must be waited for. Writers
+    /// started meanwhile run once, on this thread, when it returns (a <see cref="DeferredWrites"/> batch: per thread, so
+    /// it is closed before any wait and opened again by the call that continues, on whichever thread that is).
+    /// </summary>
     private Received HandleUntilWaiting(ref ReadOnlySequence<byte> buffer, out ValueTask waiting)
     {
         waiting = default;
+        DeferredWrites.Begin();
         try
         {
             while (!IsClosing)
@@ -178,6 +161,10 @@ public sealed class ClientConnection : IThreadPoolWorkItem
         {
             OnViolation(ex, buffer);
             return Received.Stop;
+        }
+        finally
+        {
+            DeferredWrites.End();
         }
     }
 
@@ -214,8 +201,11 @@ public sealed class ClientConnection : IThreadPoolWorkItem
             // stopped reading would keep it waiting (and this connection and its socket open) forever: after a grace
             // period its flush is cancelled, which stops it.
             var writerStopped = _outbound.WhenWriterStopped();
-            if (!writerStopped.IsCompleted
-                && await Task.WhenAny(writerStopped, Task.Delay(UnreadGrace)).ConfigureAwait(false) != writerStopped)
+            try
+            {
+                await writerStopped.WaitAsync(UnreadGrace).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
             {
                 Log.LogInformation("Closing the connection of {ClientId} ({Remote}) without the {Bytes} bytes it has not read for {Grace} s",
                     Protocol.ClientId ?? "-", Info.RemoteEndPoint, Interlocked.Read(ref _queuedPublishBytes), UnreadGrace.TotalSeconds);
