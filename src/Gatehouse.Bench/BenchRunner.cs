@@ -48,6 +48,13 @@ public sealed class BenchRunner
         }
     }
 
+    /// <summary>At most how many connections a run opens at once (the pairs scenario opens two per client).</summary>
+    public static int ConnectionsNeeded(BenchOptions options)
+    {
+        options.Validate();
+        return 2 * options.Resolve().Clients!.Value + 1;
+    }
+
     private ProgressSnapshot Snapshot() => new(_phase, Interlocked.Read(ref _stats.Connected), Interlocked.Read(ref _stats.Sent),
         Interlocked.Read(ref _stats.Acked), Interlocked.Read(ref _stats.Received), Interlocked.Read(ref _stats.Errors));
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Gatehouse.Bench;
+using Gatehouse.Hosting;
 using Gatehouse.Protocol;
 
 namespace Gatehouse.Cli;
@@ -110,6 +111,8 @@ internal static class BenchCommand
             : new LiveProgress();
         try
         {
+            // Every connection is a descriptor: grow the table once now rather than stall at each doubling mid-run.
+            DescriptorTable.Presize(BenchRunner.ConnectionsNeeded(options) + 256);
             var result = await BenchRunner.RunAsync(options, progress, cancellationToken);
             Console.Out.Write(options.Json ? result.ToJson() + Environment.NewLine : result.ToText());
             return 0;

@@ -124,7 +124,12 @@ public sealed class GatehouseHost : IAsyncDisposable
 
         var descriptors = DescriptorBudget.ForCurrentProcess();
         var requestedConnections = plan.Broker.MaxConnections;
-        if (descriptors is not null) plan.Broker.MaxConnections = Math.Min(requestedConnections, descriptors.ClientCap);
+        if (descriptors is not null)
+        {
+            plan.Broker.MaxConnections = Math.Min(requestedConnections, descriptors.ClientCap);
+            // Before the listeners start: no connect storm waits for the kernel to grow the descriptor table.
+            DescriptorTable.Presize(plan.Broker.MaxConnections + descriptors.Reserved);
+        }
         builder.Services.AddSingleton(plan.Broker);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<IBrokerStore>(sp => CreateStore(plan, sp.GetRequiredService<ILoggerFactory>()));

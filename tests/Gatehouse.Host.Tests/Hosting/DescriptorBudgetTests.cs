@@ -37,6 +37,31 @@ public sealed partial class DescriptorBudgetTests
     }
 
     [Fact]
+    public async Task The_server_grows_its_descriptor_table_for_its_connection_cap_before_it_accepts()
+    {
+        // ulimit -n sets soft and hard limits alike, so the runtime cannot raise it past this.
+        await using var server = await ServerProcess.StartAsync(new ServerProcessOptions { OpenFileLimit = 6000 });
+        // The kernel's own growth would leave it at the next power of two above the ~200 descriptors open at start.
+        Assert.InRange(FdTableSize(server.ProcessId), 6000, 16384);
+    }
+
+    [Fact]
+    public void Presizing_leaves_no_descriptor_open_and_a_table_at_least_that_large()
+    {
+        var before = Directory.GetFileSystemEntries("/proc/self/fd").Length;
+        var limit = DescriptorBudget.ForCurrentProcess()!.OpenFileLimit;
+        var wanted = (int)Math.Min(limit, Math.Max(4096, 2L * FdTableSize(Environment.ProcessId)));
+        Assert.Equal(wanted, DescriptorTable.Presize(wanted));
+        Assert.InRange(FdTableSize(Environment.ProcessId), wanted, int.MaxValue);
+        Assert.Equal(before, Directory.GetFileSystemEntries("/proc/self/fd").Length);
+    }
+
+    /// <summary>The "FDSize" of /proc/PID/status: the slots in the process's descriptor table.</summary>
+    private static int FdTableSize(int pid) =>
+        int.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("FDSize:", StringComparison.Ordinal))["FDSize:".Length..].Trim(),
+            System.Globalization.CultureInfo.InvariantCulture);
+
+    [Fact]
     public async Task Clients_past_the_descriptor_cap_are_refused_with_a_reason_code_and_the_broker_survives_a_flood()
     {
         await using var server = await ServerProcess.StartAsync(new ServerProcessOptions { OpenFileLimit = 700 });
