@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
@@ -19,7 +20,9 @@ internal interface IReadinessTarget
 /// per-wait state, where a zero-byte receive through the runtime's socket engine costs a peek and about 0.6 KB of
 /// per-socket asynchronous state (event args, operation, context). The listening socket is watched the same way, so
 /// a connection is accepted, and its CONNECT handled, on one thread. Writability is watched only from the first send
-/// that found a socket's buffer full (a slow reader, <see cref="WatchWritable"/>).
+/// that found a socket's buffer full (a slow reader, <see cref="WatchWritable"/>). After handling events the loop keeps
+/// polling for a short while (Server:IdlePollMicroseconds) before it sleeps, as event loops built for latency do: the
+/// next packet then finds it awake, and neither the client's send nor this thread pays for a wake-up.
 /// </summary>
 internal sealed unsafe class ReadinessLoop
 {
@@ -31,6 +34,8 @@ internal sealed unsafe class ReadinessLoop
 
     private readonly int _epoll;
     private readonly ILogger _log;
+    // Stopwatch ticks the loop keeps polling (epoll_wait with no timeout) after it found events, before it sleeps.
+    private readonly long _idlePollTicks;
     // Handles of closed connections, freed by the loop between two waits: an event already returned for one may still
     // be in the batch being handled.
     private readonly ConcurrentQueue<GCHandle> _released = new();
@@ -38,23 +43,27 @@ internal sealed unsafe class ReadinessLoop
     private List<IReadinessTarget> _again = [];
     private List<IReadinessTarget> _againSpare = [];
 
-    private ReadinessLoop(int index, ILogger log)
+    private ReadinessLoop(int index, ILogger log, TimeSpan idlePoll)
     {
         _log = log;
+        _idlePollTicks = (long)(idlePoll.TotalSeconds * Stopwatch.Frequency);
         _epoll = Epoll.Create(Epoll.CloExec);
         if (_epoll < 0) throw new SocketException(Marshal.GetLastPInvokeError());
         new Thread(Run) { IsBackground = true, Name = $"gatehouse-io-{index}" }.Start();
     }
 
-    /// <summary>One loop per processor the process may run on, created on first use; connections are spread round robin.</summary>
-    public static ReadinessLoop Next(ILogger log)
+    /// <summary>
+    /// One loop per processor the process may run on, created on first use (with that caller's
+    /// <paramref name="idlePoll"/>: how long a loop polls after work before it sleeps); connections are spread round robin.
+    /// </summary>
+    public static ReadinessLoop Next(ILogger log, TimeSpan idlePoll)
     {
         var loops = s_loops;
         if (loops is null)
         {
             lock (s_create)
             {
-                loops = s_loops ??= Enumerable.Range(0, Math.Max(1, Environment.ProcessorCount)).Select(i => new ReadinessLoop(i, log)).ToArray();
+                loops = s_loops ??= Enumerable.Range(0, Math.Max(1, Environment.ProcessorCount)).Select(i => new ReadinessLoop(i, log, idlePoll)).ToArray();
             }
         }
         return loops.Length == 1 ? loops[0] : loops[(int)((uint)Interlocked.Increment(ref s_next) % (uint)loops.Length)];
@@ -112,11 +121,22 @@ internal sealed unsafe class ReadinessLoop
     private void Run()
     {
         var events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * Epoll.EventSize));
+        long pollUntil = 0;
         while (true)
         {
             while (_released.TryDequeue(out var handle)) handle.Free();
-            // With targets to call again, only look for new events; otherwise wait for them.
-            var count = Epoll.Wait(_epoll, events, MaxEvents, _again.Count > 0 ? 0 : -1);
+            // With targets to call again, or within the idle poll, only look for new events; otherwise wait for them.
+            var poll = _again.Count > 0 || _idlePollTicks > 0 && Stopwatch.GetTimestamp() < pollUntil;
+            var count = Epoll.Wait(_epoll, events, MaxEvents, poll ? 0 : -1);
+            if (count > 0)
+            {
+                if (_idlePollTicks > 0) pollUntil = Stopwatch.GetTimestamp() + _idlePollTicks;
+            }
+            else if (count == 0 && _again.Count == 0)
+            {
+                // Polling: let any other thread that is ready to run on this core go first.
+                Thread.Yield();
+            }
             if (count < 0)
             {
                 var error = Marshal.GetLastPInvokeError();

@@ -21,6 +21,7 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
     private readonly MqttBroker _broker;
     private readonly ILogger _log;
     private readonly long _connectionCap;
+    private readonly TimeSpan _idlePoll;
     private readonly Lock _accepting = new();
     private Socket? _socket;
     private AcceptedEndPoints? _endPoints;
@@ -34,8 +35,10 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
 
     /// <param name="connectionCap">Sockets held at once; beyond it an accepted socket is closed at once.</param>
     /// <param name="maxInputBufferSize">The largest input a connection may buffer (a whole packet must fit).</param>
-    public SocketListener(MqttBroker broker, ILogger<SocketListener> log, long connectionCap, int maxInputBufferSize)
+    /// <param name="idlePoll">How long an I/O thread polls for more work after handling some before it sleeps.</param>
+    public SocketListener(MqttBroker broker, ILogger<SocketListener> log, long connectionCap, int maxInputBufferSize, TimeSpan idlePoll)
     {
+        _idlePoll = idlePoll;
         _broker = broker;
         _log = log;
         _connectionCap = connectionCap;
@@ -79,7 +82,7 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
     public void Start()
     {
         if (_socket is null) throw new InvalidOperationException("Bind first.");
-        _loop = ReadinessLoop.Next(_log);
+        _loop = ReadinessLoop.Next(_log, _idlePoll);
         _registration = _loop.Register(_socket.SafeHandle, this);
         // Edge-triggered: connections that queued before the registration raise no event of their own.
         AcceptPending();
@@ -181,7 +184,7 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
         try
         {
             var info = new ConnectionInfo(ListenerNames.Tcp, endPoints.RemoteEndPoint(), endPoints.LocalEndPoint(socket), IsSecure: false);
-            var connection = new SocketConnection(socket, this, ReadinessLoop.Next(_log));
+            var connection = new SocketConnection(socket, this, ReadinessLoop.Next(_log, _idlePoll));
             // Runs until the read loop's first wait. The connection logs and contains its own failures (ClientConnection.RunAsync).
             _ = _broker.HandleConnectionAsync(connection, info, CancellationToken.None);
         }

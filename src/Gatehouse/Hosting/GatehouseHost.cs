@@ -168,7 +168,8 @@ public sealed class GatehouseHost : IAsyncDisposable
                     sp.GetRequiredService<MqttBroker>(),
                     sp.GetRequiredService<ILoggerFactory>().CreateLogger<SocketListener>(),
                     descriptors?.TransportCap ?? long.MaxValue,
-                    (int)Math.Min(int.MaxValue, inputBuffer)),
+                    (int)Math.Min(int.MaxValue, inputBuffer),
+                    TimeSpan.FromMicroseconds(plan.Server.IdlePollMicroseconds)),
                 tcp, plan.BindAddress));
         }
         if (plan.Certificate is { } initialCertificate)

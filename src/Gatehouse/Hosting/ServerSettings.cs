@@ -38,6 +38,14 @@ public sealed class ServerSettings
     /// </summary>
     public TcpTransportKind TcpTransport { get; set; } = TcpTransportKind.Sockets;
 
+    /// <summary>
+    /// How long (µs) an I/O thread of the sockets transport keeps polling for more work after handling some, before it
+    /// sleeps; 0 sleeps at once. A client's packet that finds the thread awake costs neither side a wake-up (on a VM an
+    /// inter-processor interrupt, paid by the sender): connects per second from one closed-loop generator rose from
+    /// about 21k to 23-26k with 100 µs. The cost is at most that much CPU after each burst of work.
+    /// </summary>
+    public int IdlePollMicroseconds { get; set; } = 100;
+
     public TlsSettings Tls { get; set; } = new();
 }
 

@@ -54,6 +54,8 @@ public static class SettingsValidator
         if (string.IsNullOrWhiteSpace(server.DataDir))
             throw new SettingsException($"{SettingNames.Describe(SettingNames.DataDir)} must not be empty");
 
+        if (server.IdlePollMicroseconds is < 0 or > 100_000)
+            throw new SettingsException($"Server:IdlePollMicroseconds must be 0-100000, got {server.IdlePollMicroseconds}");
         if (server.ShutdownTimeoutSeconds is < 1 or > 3600)
             throw new SettingsException($"Server:ShutdownTimeoutSeconds must be 1-3600, got {server.ShutdownTimeoutSeconds}");
 

@@ -25,6 +25,13 @@ public sealed class SettingsValidatorTests
     public void Disabled_listeners_may_share_port_zero()
         => SettingsValidator.Validate(new ServerSettings { WsPort = 0, HttpPort = 0 }, new BrokerOptions());
 
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(100_001)]
+    public void Idle_poll_out_of_range_is_refused(int microseconds)
+        => Assert.Equal($"Server:IdlePollMicroseconds must be 0-100000, got {microseconds}",
+            Error(new ServerSettings { IdlePollMicroseconds = microseconds }));
+
     [Fact]
     public void Every_negative_broker_limit_is_refused()
         => Assert.Equal("Broker:MaxQueuedBytes must not be negative, got -1", Error(broker: new BrokerOptions { MaxQueuedBytes = -1 }));

@@ -16,10 +16,15 @@ namespace Gatehouse.Host.Tests.Transport;
 /// </summary>
 public sealed class TcpTransportTests
 {
-    public static TheoryData<string> Transports => new() { "sockets", "kestrel" };
+    /// <summary>The own transport with its I/O threads polling after work (the default) and sleeping at once; Kestrel.</summary>
+    public static TheoryData<string> Transports => new() { "sockets", "sockets-no-idle-poll", "kestrel" };
+
+    private static string[] TransportArguments(string transport) => transport == "sockets-no-idle-poll"
+        ? ["--Server:TcpTransport=sockets", "--Server:IdlePollMicroseconds=0"]
+        : [$"--Server:TcpTransport={transport}"];
 
     private static Task<ServerProcess> StartAsync(string transport)
-        => ServerProcess.StartAsync(new ServerProcessOptions { Arguments = [$"--Server:TcpTransport={transport}"] });
+        => ServerProcess.StartAsync(new ServerProcessOptions { Arguments = TransportArguments(transport) });
 
     /// <summary>
     /// A raw 3.1.1 subscriber (QoS 0) whose socket has a small receive buffer and reads only when the test does, so the
@@ -145,7 +150,7 @@ public sealed class TcpTransportTests
     {
         await using var server = await ServerProcess.StartAsync(new ServerProcessOptions
         {
-            Arguments = [$"--Server:TcpTransport={transport}", "--Broker:SysIntervalSeconds=1"],
+            Arguments = [.. TransportArguments(transport), "--Broker:SysIntervalSeconds=1"],
         });
         await using var observer = await MqttTestClient.ConnectNewAsync(server.MqttPort, ProtocolVersion.V311, "unread-observer");
         await observer.SubscribeGrantedAsync("$SYS/broker/connections/current");
@@ -211,7 +216,7 @@ public sealed class TcpTransportTests
     {
         await using var server = await ServerProcess.StartAsync(new ServerProcessOptions
         {
-            Bind = "::", Arguments = [$"--Server:TcpTransport={transport}"],
+            Bind = "::", Arguments = TransportArguments(transport),
         });
 
         // IPv4 reaches the dual-mode listener as an IPv4-mapped address.
