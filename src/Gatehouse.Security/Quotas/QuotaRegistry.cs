@@ -30,7 +30,8 @@ public sealed class QuotaRegistry(LimitsOptions defaults, TimeProvider time)
             return existing;
         }
         if (limits.IsUnlimited) return null;
-        return _byIdentity.GetOrAdd(name, n => new IdentityQuota(n, limits, time));
+        // A static factory with its argument: a capturing lambda would allocate its closure on every call, anonymous ones too.
+        return _byIdentity.GetOrAdd(name, static (n, state) => new IdentityQuota(n, state.limits, state.time), (limits, time));
     }
 
     /// <summary>After a reload: identities whose limits changed get them at once (connected clients included).</summary>

@@ -58,15 +58,17 @@ internal sealed unsafe class ReadinessLoop
     /// </summary>
     public static ReadinessLoop Next(ILogger log, TimeSpan idlePoll)
     {
-        var loops = s_loops;
-        if (loops is null)
-        {
-            lock (s_create)
-            {
-                loops = s_loops ??= Enumerable.Range(0, Math.Max(1, Environment.ProcessorCount)).Select(i => new ReadinessLoop(i, log, idlePoll)).ToArray();
-            }
-        }
+        var loops = s_loops ?? CreateLoops(log, idlePoll);
         return loops.Length == 1 ? loops[0] : loops[(int)((uint)Interlocked.Increment(ref s_next) % (uint)loops.Length)];
+    }
+
+    // Apart from Next: its lambda's closure would otherwise be allocated on every call (one per accepted connection).
+    private static ReadinessLoop[] CreateLoops(ILogger log, TimeSpan idlePoll)
+    {
+        lock (s_create)
+        {
+            return s_loops ??= Enumerable.Range(0, Math.Max(1, Environment.ProcessorCount)).Select(i => new ReadinessLoop(i, log, idlePoll)).ToArray();
+        }
     }
 
     /// <summary>Watches <paramref name="socket"/> for <paramref name="target"/> until <see cref="Unregister"/>.</summary>
