@@ -47,14 +47,24 @@ public sealed class ClientConnection : IThreadPoolWorkItem
     private BrokerContext Context => _broker.Context;
     private ILogger Log => _broker.Context.ConnectionLog;
 
-    /// <summary>Runs the connection until it closes. A transport that signals a lost peer separately calls <see cref="AbortIfIdle"/>.</summary>
-    /// <remarks>
-    /// The read loop, inline rather than a method of its own: an idle connection then holds one async state machine for
-    /// its reads instead of two (this one waiting on that one). Everything else it does lives in other methods (the
-    /// buffer's packets in <see cref="HandleReceived"/>, the end in <see cref="EndTransportAsync"/>) and it has no
+    /// <summary>
+    /// Runs the connection until it closes. A transport that signals a lost peer separately calls <see cref="AbortIfIdle"/>.
+    /// Over a transport whose reader calls back (<see cref="ICallbackReader"/>) the read loop runs on those callbacks and
+    /// the task returned is already complete; the connection reports its end to the broker either way.
+    /// </summary>
+    public Task RunAsync()
+    {
+        if (_transport.Input is not ICallbackReader reader) return ReadLoopAsync();
+        ReadUntilWaiting(reader, resumed: false);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// The read loop for readers that only offer ReadAsync (Kestrel's). Everything else it does lives in other methods
+    /// (the buffer's packets in <see cref="HandleReceived"/>, the end in <see cref="EndTransportAsync"/>) and it has no
     /// finally: what is kept across an await here is a field of the state machine every idle connection holds.
-    /// </remarks>
-    public async Task RunAsync()
+    /// </summary>
+    private async Task ReadLoopAsync()
     {
         try
         {
@@ -70,20 +80,93 @@ public sealed class ClientConnection : IThreadPoolWorkItem
                 if (stop.IsCompletedSuccessfully ? stop.Result : await stop.ConfigureAwait(false)) break;
             }
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException
-            or Microsoft.AspNetCore.Connections.ConnectionResetException)
+        catch (Exception ex)
         {
-            // The peer went away; the channel publishes the will.
+            ReportReadFailure(ex);
+        }
+        // Every exception was caught above, so this always runs.
+        await EndAsync().ConfigureAwait(false);
+    }
+
+    private static readonly Action<object?> s_readCompleted = static state =>
+    {
+        var connection = (ClientConnection)state!;
+        connection.ReadUntilWaiting((ICallbackReader)connection._transport.Input, resumed: true);
+    };
+
+    /// <summary>
+    /// The read loop over an <see cref="ICallbackReader"/>: reads and handles until a read must wait, then returns and is
+    /// called again, by the reader, once it can go on (<paramref name="resumed"/>: that read's result is waiting).
+    /// </summary>
+    private void ReadUntilWaiting(ICallbackReader reader, bool resumed)
+    {
+        try
+        {
+            while (!IsClosing)
+            {
+                ReadResult result;
+                if (resumed)
+                {
+                    resumed = false;
+                    result = reader.GetCompletedRead();
+                }
+                else if (!reader.TryStartRead(out result, s_readCompleted, this))
+                {
+                    return;
+                }
+                if (result.IsCanceled && (IsClosing || result.Buffer.IsEmpty))
+                {
+                    _transport.Input.AdvanceTo(result.Buffer.Start);
+                    break;
+                }
+                var stop = HandleReceived(result.Buffer, result.IsCompleted);
+                if (!stop.IsCompletedSuccessfully)
+                {
+                    _ = ResumeAfterAsync(reader, stop);
+                    return;
+                }
+                if (stop.Result) break;
+            }
         }
         catch (Exception ex)
         {
-            Log.LogError(ex, "Connection {Remote} failed", Info.RemoteEndPoint);
+            ReportReadFailure(ex);
         }
-        // Every exception was caught above, so this always runs.
+        _ = EndAsync();
+    }
+
+    /// <summary>Goes on reading once a packet's handling that had to be waited for (a password check) is done.</summary>
+    private async Task ResumeAfterAsync(ICallbackReader reader, ValueTask<bool> handling)
+    {
+        bool stop;
+        try
+        {
+            stop = await handling.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            ReportReadFailure(ex);
+            stop = true;
+        }
+        if (stop) await EndAsync().ConfigureAwait(false);
+        else ReadUntilWaiting(reader, resumed: false);
+    }
+
+    private void ReportReadFailure(Exception ex)
+    {
+        // The peer went away (the channel publishes the will), or something failed that the log must show.
+        if (ex is IOException or OperationCanceledException or ObjectDisposedException
+            or Microsoft.AspNetCore.Connections.ConnectionResetException) return;
+        Log.LogError(ex, "Connection {Remote} failed", Info.RemoteEndPoint);
+    }
+
+    /// <summary>After the read loop, however it ended: the session detaches, then the transport ends.</summary>
+    private Task EndAsync()
+    {
         Close();
         try { Protocol.OnConnectionClosed(); }
         catch (Exception ex) { Log.LogError(ex, "Cleanup of {Remote} failed", Info.RemoteEndPoint); }
-        await EndTransportAsync().ConfigureAwait(false);
+        return EndTransportAsync();
     }
 
     private enum Received

@@ -3,6 +3,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Threading.Tasks.Sources;
+using Gatehouse.Broker.Connections;
 
 namespace Gatehouse.Transport.Sockets;
 
@@ -12,7 +13,7 @@ namespace Gatehouse.Transport.Sockets;
 /// read waits for the <see cref="ReadinessLoop"/> to report the socket readable; the read loop then continues on that
 /// loop's thread, with no pipe and no thread hand-off in between.
 /// </summary>
-internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>
+internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>, ICallbackReader
 {
     private const int MinimumReceive = 8 * 1024;
 
@@ -70,6 +71,23 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>
             return new ValueTask<ReadResult>(this, version);
         }
     }
+
+    /// <summary>A read whose completion calls <paramref name="completed"/> rather than an awaiter (see <see cref="ICallbackReader"/>).</summary>
+    public bool TryStartRead(out ReadResult result, Action<object?> completed, object state)
+    {
+        var read = ReadAsync(CancellationToken.None);
+        if (read.IsCompleted)
+        {
+            result = read.Result;
+            return true;
+        }
+        // Registered as an awaiter with ConfigureAwait(false) would be: called where the wait completes, no context.
+        _wait.OnCompleted(completed, state, _wait.Version, ValueTaskSourceOnCompletedFlags.None);
+        result = default;
+        return false;
+    }
+
+    public ReadResult GetCompletedRead() => _wait.GetResult(_wait.Version);
 
     public override bool TryRead(out ReadResult result)
     {
