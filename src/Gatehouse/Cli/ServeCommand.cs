@@ -75,6 +75,8 @@ internal static class ServeCommand
         Dictionary<string, string?> flags,
         CancellationToken cancellationToken)
     {
+        // Runs while the settings are read and the store opens; awaited before the listeners accept anyone.
+        var compiling = ConnectionPathCompiler.StartAsync();
         try
         {
             var configuration = GatehouseConfiguration.Build(new GatehouseConfiguration.Inputs
@@ -91,6 +93,7 @@ internal static class ServeCommand
             PortProbe.EnsureAvailable(plan.BindAddress, plan.Listeners);
 
             await using var host = GatehouseHost.Create(plan, configuration);
+            await compiling;
             await host.StartAsync(cancellationToken);
 
             var stdout = Console.Out;
