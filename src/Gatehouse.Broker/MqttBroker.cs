@@ -34,7 +34,7 @@ public sealed class MqttBroker : IAsyncDisposable
         Router = new Router(Context);
         Retained = new RetainedMessages(Context);
         Sessions = new SessionManager(Context, Router, PublishWill);
-        Connections = new ConnectionRegistry();
+        Connections = new ConnectionRegistry(Context);
         _housekeeping = new Housekeeping(Context, Connections, Sessions, Retained);
         _sys = new SysTopics(this, Context);
     }

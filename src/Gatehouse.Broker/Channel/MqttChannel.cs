@@ -1,6 +1,7 @@
 using Gatehouse.Broker.Connections;
 using Gatehouse.Broker.Diagnostics;
 using Gatehouse.Broker.Sessions;
+using Gatehouse.Broker.Timers;
 using Gatehouse.Protocol;
 using Gatehouse.Protocol.Codec;
 using Gatehouse.Protocol.Packets;
@@ -14,7 +15,8 @@ namespace Gatehouse.Broker.Channel;
 /// and the will. Packets arrive one at a time from the connection's read loop; the per-packet work lives in the
 /// handlers beside this file.
 /// </summary>
-public sealed class MqttChannel
+/// <remarks>A <see cref="DeadlineEntry"/>: the housekeeping sweep finds it in the broker's deadline wheel when it is due.</remarks>
+public sealed class MqttChannel : DeadlineEntry
 {
     // What few connections use (topic aliases, enhanced authentication) lives in one object created on first use.
     private Occasional? _occasional;
@@ -104,8 +106,17 @@ public sealed class MqttChannel
 
     public TimeSpan SinceLastReceived => Context.Time.GetElapsedTime(Interlocked.Read(ref _lastReceivedTimestamp));
 
-    /// <summary>Starts the keep-alive period again now, as if a packet had just been received.</summary>
-    internal void RestartKeepAlive() => Interlocked.Exchange(ref _lastReceivedTimestamp, Context.Time.GetTimestamp());
+    /// <summary>
+    /// Starts the keep-alive period again now, as if a packet had just been received (the CONNACK was written), and has
+    /// the connection's deadlines checked from now on instead of its CONNECT deadline.
+    /// </summary>
+    internal void RestartKeepAlive()
+    {
+        var now = Context.Time.GetTimestamp();
+        Interlocked.Exchange(ref _lastReceivedTimestamp, now);
+        if (NextCheck(now, Context.Now) is { } due) Broker.Connections.Deadlines.Schedule(this, due);
+        else Broker.Connections.Deadlines.Remove(this);
+    }
 
     /// <summary>Handles one decoded packet. Protocol violations throw <see cref="MqttProtocolException"/>.</summary>
     public ValueTask HandleAsync(MqttPacket packet)
@@ -277,32 +288,60 @@ public sealed class MqttChannel
     }
 
     /// <summary>Keep-alive or CONNECT deadline checks, called by the housekeeping timer.</summary>
-    internal void CheckTimeouts()
+    /// <summary>
+    /// Closes the connection if a deadline passed: no CONNECT in time, no packet within 1.5 × Keep Alive, the token it
+    /// authenticated with expired. Otherwise returns when to check again (a timestamp), or null when nothing is left to
+    /// check (or it is closing).
+    /// </summary>
+    internal long? CheckTimeouts(long nowTimestamp, DateTimeOffset now)
     {
+        if (Connection.IsClosing) return null;
         if (!IsConnected)
         {
             var deadline = TimeSpan.FromSeconds(Context.Options.ConnectTimeoutSeconds);
-            if (Context.Time.GetElapsedTime(AcceptedAtTimestamp) > deadline)
+            var connectDue = AcceptedAtTimestamp + ToTimestamp(deadline);
+            if (nowTimestamp > connectDue)
             {
                 Log.LogDebug("No CONNECT from {Remote} within {Deadline}", RemoteAddress, deadline);
                 Connection.Close();
+                return null;
             }
-            return;
+            // Connecting (an authentication or the store still working): looked at again at the deadline.
+            return connectDue + 1;
         }
-        if (KeepAliveTimeout is { } timeout && SinceLastReceived > timeout)
+        var keepAliveDue = _keepAliveTimeoutTicks == 0 ? (long?)null
+            : Interlocked.Read(ref _lastReceivedTimestamp) + ToTimestamp(new TimeSpan(_keepAliveTimeoutTicks));
+        if (nowTimestamp > keepAliveDue)
         {
             // [MQTT-3.1.2-22] no packet within 1.5 × Keep Alive: the connection is closed, the will published.
             DisconnectByServer(ReasonCode.KeepAliveTimeout);
-            return;
+            return null;
         }
-        if (Principal?.ValidUntil is { } validUntil && Context.Now > validUntil)
+        if (Principal?.ValidUntil is { } validUntil && now > validUntil)
         {
             // The token the client authenticated with has expired: it may not go on acting on it (re-authentication is
             // not offered, so the client reconnects with a fresh token). 0x87 Not authorized, as a refused CONNECT.
             Log.LogInformation("Disconnecting {ClientId} ({Remote}): its token expired at {ValidUntil:O}", ClientId, RemoteAddress, validUntil);
             DisconnectByServer(ReasonCode.NotAuthorized);
+            return null;
         }
+        return NextCheck(nowTimestamp, now);
     }
+
+    /// <summary>When a connected client's keep-alive or token runs out next (+1 tick: checked once it has passed); null for never.</summary>
+    private long? NextCheck(long nowTimestamp, DateTimeOffset now)
+    {
+        long? due = _keepAliveTimeoutTicks == 0 ? null
+            : Interlocked.Read(ref _lastReceivedTimestamp) + ToTimestamp(new TimeSpan(_keepAliveTimeoutTicks)) + 1;
+        if (Principal?.ValidUntil is { } validUntil)
+        {
+            var tokenDue = nowTimestamp + ToTimestamp(validUntil - now) + 1;
+            due = due is { } d ? Math.Min(d, tokenDue) : tokenDue;
+        }
+        return due;
+    }
+
+    private long ToTimestamp(TimeSpan span) => (long)(span.TotalSeconds * Context.Time.TimestampFrequency);
 
     /// <summary>The connection is gone: hand the session and the will to the session manager.</summary>
     internal void OnConnectionClosed()

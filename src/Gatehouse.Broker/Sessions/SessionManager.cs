@@ -16,6 +16,10 @@ namespace Gatehouse.Broker.Sessions;
 public sealed class SessionManager(BrokerContext context, Router router, Action<ApplicationMessage> publishWill)
 {
     private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
+    // Sessions that may be waiting without a connection (every Detach and every restored session lands here): the sweep
+    // looks at these, not at all sessions, and drops those connected again or ended. With 100k connected clients that
+    // is the difference between a few and 100k checks every 250 ms.
+    private readonly ConcurrentDictionary<Session, byte> _offline = new();
     private readonly Lock _lock = new();
     private readonly ILogger _log = context.LoggerFactory.CreateLogger("Gatehouse.Sessions");
 
@@ -75,6 +79,7 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
                     _log.LogInformation("Client {ClientId} taken over by a new connection from {Remote}", clientId, channel.RemoteAddress);
                     BrokerMetrics.Add(ref context.Metrics.Takeovers);
                     existing.Detach(previous);
+                    _offline.TryAdd(existing, 0);
                     previous.DisconnectByServer(ReasonCode.SessionTakenOver);
                 }
                 // A session with expiry 0 (3.1.1 clean session) lasts as long as its network connection, and a takeover
@@ -133,7 +138,9 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
     {
         lock (_lock)
         {
-            if (!session.Detach(channel) || present) return;
+            if (!session.Detach(channel)) return;
+            _offline.TryAdd(session, 0);
+            if (present) return;
             var barrier = new DurabilityBarrier();
             EndLocked(session, ref barrier);
         }
@@ -151,6 +158,7 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
         lock (_lock)
         {
             var wasCurrent = session.Detach(channel);
+            _offline.TryAdd(session, 0);
             if (!wasCurrent)
             {
                 // Taken over: if the session was resumed, a delayed will is cancelled; an immediate one still goes.
@@ -189,12 +197,16 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
     public void Sweep(DateTimeOffset now)
     {
         List<ApplicationMessage>? wills = null;
-        foreach (var (_, session) in _sessions)
+        foreach (var (session, _) in _offline)
         {
-            if (session.IsConnected) continue;
             lock (_lock)
             {
-                if (session.IsConnected || session.Ended) continue;
+                if (session.IsConnected || session.Ended)
+                {
+                    // Back with a connection (a later Detach adds it again) or gone.
+                    _offline.TryRemove(session, out _);
+                    continue;
+                }
                 if (session.PendingWill is { } will && session.PendingWillAt <= now)
                 {
                     (wills ??= []).Add(will);
@@ -224,7 +236,11 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
     }
 
     /// <summary>Adds a session recovered from the store (start-up).</summary>
-    public void Restore(Session session) => _sessions[session.ClientId] = session;
+    public void Restore(Session session)
+    {
+        _sessions[session.ClientId] = session;
+        _offline.TryAdd(session, 0);
+    }
 
     /// <summary>Ends the session; returns its pending will, which the caller publishes once the lock is released.</summary>
     private ApplicationMessage? EndLocked(Session session, ref DurabilityBarrier barrier)

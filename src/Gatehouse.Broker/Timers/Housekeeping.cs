@@ -1,3 +1,4 @@
+using Gatehouse.Broker.Channel;
 using Gatehouse.Broker.Connections;
 using Gatehouse.Broker.Retained;
 using Gatehouse.Broker.Sessions;
@@ -6,8 +7,9 @@ using Microsoft.Extensions.Logging;
 namespace Gatehouse.Broker.Timers;
 
 /// <summary>
-/// One periodic sweep for everything time-driven: CONNECT deadlines, keep-alive (1.5 ×), session expiry, delayed wills,
-/// and (every 5 s) retained-message expiry and expired queued messages. A 250 ms tick keeps every deadline within a quarter second.
+/// One periodic sweep for everything time-driven: CONNECT deadlines, keep-alive (1.5 ×), token expiry (the connections
+/// due, from the <see cref="DeadlineWheel"/>), session expiry and delayed wills (the sessions without a connection), and
+/// (every 5 s) retained-message expiry and expired queued messages. A 250 ms tick keeps every deadline within a quarter second.
 /// </summary>
 public sealed class Housekeeping(BrokerContext context, ConnectionRegistry connections, SessionManager sessions,
     RetainedMessages retained) : IAsyncDisposable
@@ -18,6 +20,8 @@ public sealed class Housekeeping(BrokerContext context, ConnectionRegistry conne
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
     private DateTimeOffset _lastRetainedSweep = DateTimeOffset.MinValue;
+    // The connections a sweep found due (reused: the sweep allocates nothing while nothing is due).
+    private readonly List<DeadlineEntry> _due = [];
 
     public void Start() => _loop = RunAsync();
 
@@ -25,7 +29,14 @@ public sealed class Housekeeping(BrokerContext context, ConnectionRegistry conne
     public void SweepOnce()
     {
         var now = context.Now;
-        foreach (var channel in connections.All) channel.CheckTimeouts();
+        var nowTimestamp = context.Time.GetTimestamp();
+        connections.Deadlines.TakeDue(nowTimestamp, _due);
+        foreach (var entry in _due)
+        {
+            var channel = (MqttChannel)entry;
+            if (channel.CheckTimeouts(nowTimestamp, now) is { } next) connections.Deadlines.Schedule(channel, next);
+        }
+        _due.Clear();
         sessions.Sweep(now);
         if (now - _lastRetainedSweep >= TimeSpan.FromSeconds(5))
         {
