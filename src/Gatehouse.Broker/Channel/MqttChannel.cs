@@ -287,7 +287,6 @@ public sealed class MqttChannel : DeadlineEntry
         DisconnectByServer(ex.ReasonCode);
     }
 
-    /// <summary>Keep-alive or CONNECT deadline checks, called by the housekeeping timer.</summary>
     /// <summary>
     /// Closes the connection if a deadline passed: no CONNECT in time, no packet within 1.5 × Keep Alive, the token it
     /// authenticated with expired. Otherwise returns when to check again (a timestamp), or null when nothing is left to
@@ -298,20 +297,17 @@ public sealed class MqttChannel : DeadlineEntry
         if (Connection.IsClosing) return null;
         if (!IsConnected)
         {
-            var deadline = TimeSpan.FromSeconds(Context.Options.ConnectTimeoutSeconds);
-            var connectDue = AcceptedAtTimestamp + ToTimestamp(deadline);
+            var connectDue = ConnectDeadline;
             if (nowTimestamp > connectDue)
             {
-                Log.LogDebug("No CONNECT from {Remote} within {Deadline}", RemoteAddress, deadline);
+                Log.LogDebug("No CONNECT from {Remote} within {Deadline}", RemoteAddress, TimeSpan.FromSeconds(Context.Options.ConnectTimeoutSeconds));
                 Connection.Close();
                 return null;
             }
             // Connecting (an authentication or the store still working): looked at again at the deadline.
             return connectDue + 1;
         }
-        var keepAliveDue = _keepAliveTimeoutTicks == 0 ? (long?)null
-            : Interlocked.Read(ref _lastReceivedTimestamp) + ToTimestamp(new TimeSpan(_keepAliveTimeoutTicks));
-        if (nowTimestamp > keepAliveDue)
+        if (nowTimestamp > KeepAliveDeadline)
         {
             // [MQTT-3.1.2-22] no packet within 1.5 × Keep Alive: the connection is closed, the will published.
             DisconnectByServer(ReasonCode.KeepAliveTimeout);
@@ -331,8 +327,7 @@ public sealed class MqttChannel : DeadlineEntry
     /// <summary>When a connected client's keep-alive or token runs out next (+1 tick: checked once it has passed); null for never.</summary>
     private long? NextCheck(long nowTimestamp, DateTimeOffset now)
     {
-        long? due = _keepAliveTimeoutTicks == 0 ? null
-            : Interlocked.Read(ref _lastReceivedTimestamp) + ToTimestamp(new TimeSpan(_keepAliveTimeoutTicks)) + 1;
+        var due = KeepAliveDeadline + 1;
         if (Principal?.ValidUntil is { } validUntil)
         {
             var tokenDue = nowTimestamp + ToTimestamp(validUntil - now) + 1;
@@ -340,6 +335,13 @@ public sealed class MqttChannel : DeadlineEntry
         }
         return due;
     }
+
+    /// <summary>The timestamp after which a connection without CONNECT is closed.</summary>
+    internal long ConnectDeadline => AcceptedAtTimestamp + ToTimestamp(TimeSpan.FromSeconds(Context.Options.ConnectTimeoutSeconds));
+
+    /// <summary>The timestamp after which a connected client that sent nothing is closed; null when keep-alive is off.</summary>
+    private long? KeepAliveDeadline => _keepAliveTimeoutTicks == 0 ? null
+        : Interlocked.Read(ref _lastReceivedTimestamp) + ToTimestamp(new TimeSpan(_keepAliveTimeoutTicks));
 
     private long ToTimestamp(TimeSpan span) => (long)(span.TotalSeconds * Context.Time.TimestampFrequency);
 

@@ -8,11 +8,8 @@ namespace Gatehouse.Broker.Connections;
 public sealed class ConnectionRegistry
 {
     private readonly ConcurrentDictionary<MqttChannel, byte> _channels = new();
-    private readonly BrokerContext _context;
-
     public ConnectionRegistry(BrokerContext context)
     {
-        _context = context;
         var tick = (long)(Housekeeping.Tick.TotalSeconds * context.Time.TimestampFrequency);
         // 1,024 slots of 250 ms: deadlines up to about four minutes ahead wait in their own slot.
         Deadlines = new DeadlineWheel(tick, 1024, context.Time.GetTimestamp());
@@ -39,7 +36,7 @@ public sealed class ConnectionRegistry
     public void Add(MqttChannel channel)
     {
         _channels.TryAdd(channel, 0);
-        Deadlines.Schedule(channel, channel.AcceptedAtTimestamp + SecondsToTimestamp(_context.Options.ConnectTimeoutSeconds));
+        Deadlines.Schedule(channel, channel.ConnectDeadline + 1);
     }
 
     public void Remove(MqttChannel channel)
@@ -47,6 +44,4 @@ public sealed class ConnectionRegistry
         _channels.TryRemove(channel, out _);
         Deadlines.Remove(channel);
     }
-
-    private long SecondsToTimestamp(double seconds) => (long)(seconds * _context.Time.TimestampFrequency);
 }

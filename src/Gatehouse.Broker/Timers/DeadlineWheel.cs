@@ -30,27 +30,27 @@ public sealed class DeadlineWheel
 
     public int Count { get; private set; }
 
-    /// <summary>Checks <paramref name="channel"/> once <paramref name="due"/> has passed, instead of when it was due before.</summary>
-    public void Schedule(DeadlineEntry channel, long due)
+    /// <summary>Checks <paramref name="entry"/> once <paramref name="due"/> has passed, instead of when it was due before.</summary>
+    public void Schedule(DeadlineEntry entry, long due)
     {
         lock (_lock)
         {
-            Unlink(channel);
+            Unlink(entry);
             var tick = Math.Max(due / _tickLength, _nextTick);
-            channel.WheelDue = due;
-            channel.WheelSlot = (int)(tick % _slots.Length);
-            channel.WheelPrevious = null;
-            channel.WheelNext = _slots[channel.WheelSlot];
-            if (channel.WheelNext is { } next) next.WheelPrevious = channel;
-            _slots[channel.WheelSlot] = channel;
+            entry.WheelDue = due;
+            entry.WheelSlot = (int)(tick % _slots.Length);
+            entry.WheelPrevious = null;
+            entry.WheelNext = _slots[entry.WheelSlot];
+            if (entry.WheelNext is { } next) next.WheelPrevious = entry;
+            _slots[entry.WheelSlot] = entry;
             Count++;
         }
     }
 
-    /// <summary>No more checks for <paramref name="channel"/> (it closed).</summary>
-    public void Remove(DeadlineEntry channel)
+    /// <summary>No more checks for <paramref name="entry"/> (it closed).</summary>
+    public void Remove(DeadlineEntry entry)
     {
-        lock (_lock) Unlink(channel);
+        lock (_lock) Unlink(entry);
     }
 
     /// <summary>
@@ -67,32 +67,32 @@ public sealed class DeadlineWheel
             var first = Math.Max(_nextTick, last - _slots.Length + 1);
             for (var tick = first; tick <= last; tick++)
             {
-                var channel = _slots[tick % _slots.Length];
-                while (channel is not null)
+                var entry = _slots[tick % _slots.Length];
+                while (entry is not null)
                 {
-                    var next = channel.WheelNext;
+                    var next = entry.WheelNext;
                     // Due in a tick that has begun (its caller checks the exact time and schedules it again if early):
                     // one compared with the exact time here would wait a whole turn of the wheel once this tick is past.
-                    if (channel.WheelDue / _tickLength <= last)
+                    if (entry.WheelDue / _tickLength <= last)
                     {
-                        Unlink(channel);
-                        due.Add(channel);
+                        Unlink(entry);
+                        due.Add(entry);
                     }
-                    channel = next;
+                    entry = next;
                 }
             }
             _nextTick = last + 1;
         }
     }
 
-    private void Unlink(DeadlineEntry channel)
+    private void Unlink(DeadlineEntry entry)
     {
-        if (channel.WheelSlot < 0) return;
-        if (channel.WheelPrevious is { } previous) previous.WheelNext = channel.WheelNext;
-        else _slots[channel.WheelSlot] = channel.WheelNext;
-        if (channel.WheelNext is { } next) next.WheelPrevious = channel.WheelPrevious;
-        channel.WheelPrevious = channel.WheelNext = null;
-        channel.WheelSlot = -1;
+        if (entry.WheelSlot < 0) return;
+        if (entry.WheelPrevious is { } previous) previous.WheelNext = entry.WheelNext;
+        else _slots[entry.WheelSlot] = entry.WheelNext;
+        if (entry.WheelNext is { } next) next.WheelPrevious = entry.WheelPrevious;
+        entry.WheelPrevious = entry.WheelNext = null;
+        entry.WheelSlot = -1;
         Count--;
     }
 }

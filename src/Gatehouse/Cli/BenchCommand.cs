@@ -112,7 +112,7 @@ internal static class BenchCommand
         try
         {
             // Every connection is a descriptor: grow the table once now rather than stall at each doubling mid-run.
-            DescriptorTable.Presize(BenchRunner.ConnectionsNeeded(options) + 256);
+            if (DescriptorBudget.ForCurrentProcess() is { } budget) DescriptorTable.Presize(BenchRunner.ConnectionsNeeded(options) + 256, budget.OpenFileLimit);
             var result = await BenchRunner.RunAsync(options, progress, cancellationToken);
             Console.Out.Write(options.Json ? result.ToJson() + Environment.NewLine : result.ToText());
             return 0;

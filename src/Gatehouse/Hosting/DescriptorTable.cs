@@ -19,15 +19,13 @@ public static partial class DescriptorTable
     private const int FDupFdCloExec = 1030; // F_DUPFD_CLOEXEC
 
     /// <summary>
-    /// Makes room for descriptors below <paramref name="descriptors"/> (capped at <see cref="MaxPresized"/> and the
-    /// open-file limit) by opening a descriptor just below that number and closing it again. Linux only; does nothing
-    /// elsewhere or when the open-file limit is unknown. Returns the table size now ensured, or null.
+    /// Makes room for descriptors below <paramref name="descriptors"/> (capped at <see cref="MaxPresized"/> and
+    /// <paramref name="openFileLimit"/>, from <see cref="DescriptorBudget"/>) by opening a descriptor just below that
+    /// number and closing it again. Linux only; does nothing elsewhere. Returns the table size now ensured, or null.
     /// </summary>
-    public static int? Presize(long descriptors)
+    public static int? Presize(long descriptors, long openFileLimit)
     {
         if (!OperatingSystem.IsLinux()) return null;
-        var limit = DescriptorBudget.ForCurrentProcess()?.OpenFileLimit;
-        if (limit is not { } openFileLimit) return null;
         var size = (int)Math.Min(Math.Min(descriptors, openFileLimit), MaxPresized);
         if (size <= 256) return null; // the table starts that large
         // F_DUPFD picks the lowest free number at or above the one asked for, so no open descriptor is touched.

@@ -128,7 +128,7 @@ public sealed class GatehouseHost : IAsyncDisposable
         {
             plan.Broker.MaxConnections = Math.Min(requestedConnections, descriptors.ClientCap);
             // Before the listeners start: no connect storm waits for the kernel to grow the descriptor table.
-            DescriptorTable.Presize(plan.Broker.MaxConnections + descriptors.Reserved);
+            DescriptorTable.Presize(plan.Broker.MaxConnections + descriptors.Reserved, descriptors.OpenFileLimit);
         }
         builder.Services.AddSingleton(plan.Broker);
         builder.Services.AddSingleton(TimeProvider.System);
