@@ -9,6 +9,8 @@ namespace Gatehouse.Storage;
 /// acknowledgement (CONNACK, SUBACK, PUBACK, PUBREC, ...) only then. A durable store batches submissions from all
 /// connections into one transaction (group commit); the memory store completes at once.
 /// Only sessions that outlive their connection are ever submitted; clean sessions never touch the store.
+/// A store reports its own failures (logged once per failed batch) and marks the tasks it fails observed, so the broker
+/// may submit a change without waiting for it (e.g. the removal after a PUBACK) at no cost per submission.
 /// </summary>
 public interface IBrokerStore : IAsyncDisposable
 {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Gatehouse.Protocol;
 using Gatehouse.Storage.Embedded;
 using Microsoft.Data.Sqlite;
@@ -247,6 +248,42 @@ public sealed class SqliteBrokerStoreTests : IDisposable
         var snapshot = await store.LoadAsync(CancellationToken.None);
         Assert.Equal(["c1", "c3"], snapshot.Sessions.Select(s => s.Session.ClientId).Order(StringComparer.Ordinal));
     }
+
+    [Fact]
+    public async Task A_failed_submission_nobody_waits_for_is_not_reported_again_as_an_unobserved_task_exception()
+    {
+        // The broker submits removals without waiting (StoreSubmission.Forget); the store logs the failed batch, and its
+        // task must not come back from the finalizer as an unobserved exception.
+        await using var store = SqliteBrokerStore.Open(Options());
+        var unobserved = 0;
+        EventHandler<UnobservedTaskExceptionEventArgs> count = (_, e) =>
+        {
+            if (e.Exception.InnerExceptions.Any(x => x.Message.Contains(store.DatabasePath, StringComparison.Ordinal))) Interlocked.Increment(ref unobserved);
+        };
+        TaskScheduler.UnobservedTaskException += count;
+        try
+        {
+            await store.RunOnWriter(c => Execute(c, "PRAGMA query_only = 1"));
+            SubmitWithoutWaiting(store, "c1");
+            await store.RunOnWriter(c => Execute(c, "PRAGMA query_only = 0"));
+            await store.DisposeAsync();
+            SubmitWithoutWaiting(store, "c2"); // after close
+            for (var i = 0; i < 3; i++)
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+            }
+            Assert.Equal(0, Volatile.Read(ref unobserved));
+        }
+        finally
+        {
+            TaskScheduler.UnobservedTaskException -= count;
+        }
+    }
+
+    // Not inlined: the submission's task must be unreachable once this returns, so the collector can finalize it.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void SubmitWithoutWaiting(SqliteBrokerStore store, string clientId) => _ = store.SaveSession(Session(clientId)).AsTask();
 
     [Fact]
     public async Task A_read_only_data_directory_is_reported_at_open_when_permissions_apply()

@@ -8,12 +8,14 @@ namespace Gatehouse.Broker.Diagnostics;
 /// </summary>
 public struct DurabilityBarrier
 {
+    // Usually one task (a message queued for one persistent session): held alone, without a list or Task.WhenAll.
+    private Task? _single;
     private List<Task>? _pending;
 
     public void Add(ValueTask submission)
     {
         if (submission.IsCompletedSuccessfully) return;
-        (_pending ??= []).Add(submission.AsTask());
+        Add(submission.AsTask());
     }
 
     /// <summary>Waits for a slow subscriber's queue to have room again, but never longer than <paramref name="timeout"/>.</summary>
@@ -21,7 +23,19 @@ public struct DurabilityBarrier
     {
         if (room.IsCompleted || timeout <= TimeSpan.Zero) return;
         // WhenAny never faults: a timeout just lets the acknowledgement go.
-        (_pending ??= []).Add(Task.WhenAny(room, Task.Delay(timeout)));
+        Add(Task.WhenAny(room, Task.Delay(timeout)));
+    }
+
+    private void Add(Task task)
+    {
+        if (_single is null && _pending is null)
+        {
+            _single = task;
+            return;
+        }
+        _pending ??= [_single!];
+        _single = null;
+        _pending.Add(task);
     }
 
     /// <summary>Sessions that refused the message because a queue limit was hit.</summary>
@@ -29,7 +43,7 @@ public struct DurabilityBarrier
 
     public void AddRefused() => Refused++;
 
-    public readonly bool IsEmpty => _pending is null;
+    public readonly bool IsEmpty => _single is null && _pending is null;
 
-    public readonly Task WhenDurable() => _pending is null ? Task.CompletedTask : Task.WhenAll(_pending);
+    public readonly Task WhenDurable() => _single ?? (_pending is null ? Task.CompletedTask : Task.WhenAll(_pending));
 }

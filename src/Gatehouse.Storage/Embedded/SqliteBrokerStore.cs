@@ -149,7 +149,10 @@ public sealed class SqliteBrokerStore : IBrokerStore
         Interlocked.Increment(ref _queued);
         if (_queue.Writer.TryWrite(operation)) return new ValueTask(operation.Task);
         Interlocked.Decrement(ref _queued);
-        return ValueTask.FromException(new StoreUnavailableException($"Store {DatabasePath} is closed."));
+        // Observed here, like every failure the store hands out: a caller may submit without waiting (see IBrokerStore).
+        var closed = Task.FromException(new StoreUnavailableException($"Store {DatabasePath} is closed."));
+        _ = closed.Exception;
+        return new ValueTask(closed);
     }
 
     private void WriterLoop()
@@ -169,9 +172,9 @@ public sealed class SqliteBrokerStore : IBrokerStore
             // Not expected: Execute handles everything. Fail whatever is left rather than leaving tasks hanging.
             _log.LogCritical(e, "Store writer stopped unexpectedly");
             var failure = new StoreUnavailableException($"Store {DatabasePath}: the writer stopped ({e.Message})", e);
-            foreach (var op in batch) op.TrySetException(failure);
+            foreach (var op in batch) op.Fail(failure);
             _queue.Writer.TryComplete();
-            while (_queue.Reader.TryRead(out var op)) op.TrySetException(failure);
+            while (_queue.Reader.TryRead(out var op)) op.Fail(failure);
         }
         finally
         {
@@ -246,7 +249,7 @@ public sealed class SqliteBrokerStore : IBrokerStore
             _commands.TryRollback();
             var failed = Interlocked.Increment(ref _failedBatches);
             var failure = new StoreUnavailableException($"Store {DatabasePath}: the change could not be made durable ({Describe(e)})", e);
-            for (var i = 0; i < count; i++) batch[i].TrySetException(failure);
+            for (var i = 0; i < count; i++) batch[i].Fail(failure);
             _lastFailed = true;
             // Every failing batch is logged at Error, so a full disk is visible until it is solved; the broker rate-limits
             // what it tells clients.
@@ -285,7 +288,7 @@ public sealed class SqliteBrokerStore : IBrokerStore
         catch (Exception e)
         {
             _log.LogError(e, "Store read failed: {Problem}", Describe(e));
-            op.TrySetException(new StoreUnavailableException($"Store {DatabasePath}: read failed ({Describe(e)})", e));
+            op.Fail(new StoreUnavailableException($"Store {DatabasePath}: read failed ({Describe(e)})", e));
         }
     }
 

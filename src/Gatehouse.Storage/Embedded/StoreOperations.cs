@@ -13,6 +13,16 @@ internal abstract class StoreOperation() : TaskCompletionSource(TaskCreationOpti
 
     /// <summary>Operations that must run after the preceding ones committed, outside a write transaction (load, flush).</summary>
     public virtual bool RunsAlone => false;
+
+    /// <summary>
+    /// Fails the operation with a failure the store has already logged, and marks it observed: a submission nobody waits
+    /// for (the removal after a PUBACK) must not surface again later as an unobserved task exception. Whoever awaits it
+    /// still gets the exception.
+    /// </summary>
+    public void Fail(Exception failure)
+    {
+        if (TrySetException(failure)) _ = Task.Exception;
+    }
 }
 
 internal sealed class SaveSessionOperation(SessionRecord session) : StoreOperation
