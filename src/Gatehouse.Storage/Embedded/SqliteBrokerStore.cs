@@ -149,10 +149,9 @@ public sealed class SqliteBrokerStore : IBrokerStore
         Interlocked.Increment(ref _queued);
         if (_queue.Writer.TryWrite(operation)) return new ValueTask(operation.Task);
         Interlocked.Decrement(ref _queued);
-        // Observed here, like every failure the store hands out: a caller may submit without waiting (see IBrokerStore).
-        var closed = Task.FromException(new StoreUnavailableException($"Store {DatabasePath} is closed."));
-        _ = closed.Exception;
-        return new ValueTask(closed);
+        // Failed like any other operation (observed: a caller may submit without waiting, see IBrokerStore).
+        operation.Fail(new StoreUnavailableException($"Store {DatabasePath} is closed."));
+        return new ValueTask(operation.Task);
     }
 
     private void WriterLoop()
