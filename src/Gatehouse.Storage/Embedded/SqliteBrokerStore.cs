@@ -70,8 +70,8 @@ public sealed class SqliteBrokerStore : IBrokerStore
         {
             var connection = SqliteSchema.Open(options, log);
             var store = new SqliteBrokerStore(options, log, connection, lockFile);
-            log.LogInformation("Opened store {Path} in {Elapsed} ms (max batch {MaxBatch}, flush interval {Interval} ms)",
-                options.DatabasePath, started.ElapsedMilliseconds, options.MaxBatchSize, options.FlushIntervalMs);
+            log.LogInformation("Opened store {Path} in {Elapsed} ms (max batch {MaxBatch}, flush interval {Interval} ms, SQLite {Threading})",
+                options.DatabasePath, started.ElapsedMilliseconds, options.MaxBatchSize, options.FlushIntervalMs, SqliteThreadingMode.Current);
             return store;
         }
         catch
