@@ -6,6 +6,8 @@ using Gatehouse.Storage.Embedded;
 // Enqueues message N to session "crash" and prints "E N!" once that submission completed (is durable); for even N
 // it then removes the delivery and prints "R N!". Runs until killed. The trailing '!' lets the reader reject a line
 // cut short by the kill.
+// As the server does: SQLite in multi-thread mode, set before anything opens a database.
+SqliteThreadingMode.UseMultiThread();
 var directory = args[0];
 var next = long.Parse(args[1]) - 1;
 var workers = int.Parse(args[2]);
