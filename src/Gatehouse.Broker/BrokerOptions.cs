@@ -28,18 +28,43 @@ public sealed class BrokerOptions
     public int MaxInflightMessages { get; set; } = 1024;
 
     /// <summary>Messages queued for a session beyond its in-flight window (offline, or window full); counted drops beyond.</summary>
-    public int MaxQueuedMessages { get; set; } = 10_000;
+    public int MaxQueuedMessages { get; set; } = 1_000_000;
 
     /// <summary>Payload bytes queued per session; counted drops beyond.</summary>
     public long MaxQueuedBytes { get; set; } = 64L * 1024 * 1024;
 
     /// <summary>
-    /// Backpressure on publishers: when a connected subscriber's queue passes half of <see cref="MaxQueuedMessages"/> (or
-    /// of <see cref="MaxQueuedBytes"/>), the PUBACK/PUBREC of a QoS 1/2 message queued for it waits until the queue is
-    /// back under a quarter, for at most this many milliseconds; publishers that respect their window slow to the
-    /// subscriber's pace instead of overrunning it. 0 disables the wait (the hard limits still apply).
+    /// Backpressure on publishers: when a connected client falls behind (see <see cref="BackpressureHighWaterMessages"/>
+    /// and <see cref="BackpressureHighWaterBytes"/>), publishers whose messages are queued for it wait until it has caught
+    /// up, for at most this many milliseconds; a client that took nothing for that long is treated as stalled and nobody
+    /// waits for it again until it has drained. 0 disables the wait (the hard limits still apply).
     /// </summary>
     public int BackpressureTimeoutMs { get; set; } = 1000;
+
+    /// <summary>
+    /// A connected client's session queue (QoS 1/2 messages beyond its in-flight window) past this many messages (at most
+    /// half of <see cref="MaxQueuedMessages"/>) holds the PUBACK/PUBREC of each further message queued for it, until the
+    /// queue is back under half of the mark. 0 = only the byte mark applies.
+    /// </summary>
+    public int BackpressureHighWaterMessages { get; set; } = 5_000;
+
+    /// <summary>
+    /// Bytes of payload (at most half of <see cref="MaxQueuedBytes"/>) past which a connected client counts as falling
+    /// behind: in its session queue, or waiting to be written to its socket (QoS 0 deliveries above all). A QoS 1/2
+    /// publisher's acknowledgement is then held, and a QoS 0 publisher's connection is not read (TCP slows the
+    /// publisher) until less than half is left. 0 = QoS 0 is never waited for (dropped at <see cref="MaxQueuedBytes"/>).
+    /// </summary>
+    public long BackpressureHighWaterBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>The message mark in effect: at most half the hard limit; int.MaxValue when off.</summary>
+    internal int HighWaterMessages() => BackpressureTimeoutMs <= 0 || BackpressureHighWaterMessages <= 0
+        ? int.MaxValue
+        : Math.Max(1, Math.Min(BackpressureHighWaterMessages, MaxQueuedMessages / 2));
+
+    /// <summary>The byte mark in effect: at most half the hard limit; long.MaxValue when off.</summary>
+    internal long HighWaterBytes() => BackpressureTimeoutMs <= 0 || BackpressureHighWaterBytes <= 0
+        ? long.MaxValue
+        : Math.Max(1, Math.Min(BackpressureHighWaterBytes, MaxQueuedBytes / 2));
 
     /// <summary>Queue QoS 0 messages for sessions whose client is offline. Off by default (the spec makes it optional).</summary>
     public bool QueueQoS0WhenOffline { get; set; }

@@ -109,7 +109,9 @@ internal static class PublishHandler
             : reached == 0 ? ReasonCode.NoMatchingSubscribers
             : ReasonCode.Success;
 
-        if (publish.QoS == QoS.AtMostOnce) return ValueTask.CompletedTask;
+        // A subscriber this message was queued for is falling behind: the publisher's connection is not read until it
+        // has caught up (TCP then slows the publisher), instead of its QoS 0 messages being dropped at the hard limit.
+        if (publish.QoS == QoS.AtMostOnce) return barrier.Backpressure is { } room ? new ValueTask(room) : ValueTask.CompletedTask;
         if (publish.QoS == QoS.ExactlyOnce && reason >= ReasonCode.UnspecifiedError && channel.Version == ProtocolVersion.V500)
         {
             // A failing PUBREC ends the exchange: no PUBREL will come, so the packet id is free again at once.

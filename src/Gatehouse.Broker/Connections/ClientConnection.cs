@@ -21,6 +21,8 @@ public sealed class ClientConnection : IThreadPoolWorkItem
     private readonly MqttBroker _broker;
     private readonly OutboundQueue _outbound = new();
     private long _queuedPublishBytes;
+    // Set while more PUBLISH payload waits to be written than BackpressureHighWaterBytes: publishers wait on it.
+    private RoomSignal? _room;
     private int _closing;
     private volatile bool _peerInputEnded;
     private volatile bool _lingerRequested;
@@ -359,12 +361,55 @@ public sealed class ClientConnection : IThreadPoolWorkItem
         return Enqueue(publish);
     }
 
+    /// <summary>
+    /// Backpressure, asked by the router after it queued a PUBLISH here for another client's message: null while less
+    /// than <c>BackpressureHighWaterBytes</c> of PUBLISH payload waits to be written (the usual case: one read), else a
+    /// task the publisher waits on — its connection is not read meanwhile (QoS 0), or its acknowledgement is held
+    /// (QoS 1/2) — which completes once less than half of that is left, or after <c>BackpressureTimeoutMs</c>. A client
+    /// that took nothing for that long is treated as stalled: nobody waits for it again until it has drained.
+    /// </summary>
+    public Task? RoomForPublishers()
+    {
+        var options = Context.Options;
+        var highWater = options.HighWaterBytes();
+        if (Interlocked.Read(ref _queuedPublishBytes) <= highWater) return null;
+        var signal = Volatile.Read(ref _room);
+        if (signal is null)
+        {
+            var created = new RoomSignal(options.BackpressureTimeoutMs);
+            signal = Interlocked.CompareExchange(ref _room, created, null) ?? created;
+            if (signal != created) created.Release();
+        }
+        if (signal.Expired) return null;
+        // The writer checks the signal after taking bytes off the count, and the signal was published before this read:
+        // one of the two sees the other, so a queue drained meanwhile never leaves a publisher waiting for the timeout.
+        if (Interlocked.Read(ref _queuedPublishBytes) <= highWater / 2 || IsClosing)
+        {
+            ReleaseRoom(signal);
+            return null;
+        }
+        return signal.Task;
+    }
+
+    /// <summary>Releases waiting publishers when the queue is under the low-water mark (or the connection stops writing).</summary>
+    private void ReleaseRoomIfDrained(bool stopping)
+    {
+        if (Volatile.Read(ref _room) is not { } signal) return;
+        if (stopping || Interlocked.Read(ref _queuedPublishBytes) <= Context.Options.HighWaterBytes() / 2) ReleaseRoom(signal);
+    }
+
+    private void ReleaseRoom(RoomSignal signal)
+    {
+        if (Interlocked.CompareExchange(ref _room, null, signal) == signal) signal.Release();
+    }
+
     /// <summary>Stops reading now; what is already queued is still written, then the connection closes.</summary>
     public void Close()
     {
         if (Interlocked.Exchange(ref _closing, 1) != 0) return;
         _outbound.Complete();
         _transport.Input.CancelPendingRead();
+        ReleaseRoomIfDrained(stopping: true);
     }
 
     /// <summary>The transport is gone: if nothing is left to read, wake the read loop so it ends.</summary>
@@ -462,6 +507,7 @@ public sealed class ClientConnection : IThreadPoolWorkItem
                 BrokerMetrics.Add(ref Context.Metrics.BytesSent, written);
                 var flush = await _transport.Output.FlushAsync().ConfigureAwait(false);
                 if (flush.IsCompleted || flush.IsCanceled) return;
+                ReleaseRoomIfDrained(stopping: false);
             }
             while (!_outbound.TryRetire());
             stopped = false;
@@ -484,6 +530,7 @@ public sealed class ClientConnection : IThreadPoolWorkItem
                 // RunAsync, after any linger.
                 Close();
                 _outbound.StopWriter();
+                ReleaseRoomIfDrained(stopping: true);
             }
         }
     }

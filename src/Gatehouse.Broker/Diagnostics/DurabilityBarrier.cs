@@ -11,6 +11,7 @@ public struct DurabilityBarrier
     // Usually one task (a message queued for one persistent session): held alone, without a list or Task.WhenAll.
     private Task? _single;
     private List<Task>? _pending;
+    private Task? _backpressure;
 
     public void Add(ValueTask submission)
     {
@@ -18,13 +19,19 @@ public struct DurabilityBarrier
         Add(submission.AsTask());
     }
 
-    /// <summary>Waits for a slow subscriber's queue to have room again, but never longer than <paramref name="timeout"/>.</summary>
-    public void AddBackpressure(Task room, TimeSpan timeout)
+    /// <summary>
+    /// Waits for a slow subscriber's queue to have room again: <paramref name="room"/> is a signal that never faults and
+    /// completes by itself once the wait has lasted <c>BackpressureTimeoutMs</c>.
+    /// </summary>
+    public void AddBackpressure(Task room)
     {
-        if (room.IsCompleted || timeout <= TimeSpan.Zero) return;
-        // WhenAny never faults: a timeout just lets the acknowledgement go.
-        Add(Task.WhenAny(room, Task.Delay(timeout)));
+        if (room.IsCompleted) return;
+        Add(room);
+        _backpressure = _backpressure is null ? room : Task.WhenAll(_backpressure, room);
     }
+
+    /// <summary>Room in slow subscribers' queues alone, without the store: what a QoS 0 publisher's next read waits for (null: nothing).</summary>
+    public readonly Task? Backpressure => _backpressure;
 
     private void Add(Task task)
     {

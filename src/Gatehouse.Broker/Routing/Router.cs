@@ -150,7 +150,6 @@ public sealed class Router(BrokerContext context)
         }
         if (records is not null) barrier.Add(context.Store.Enqueue(message, records));
         var reached = 0;
-        var backpressure = TimeSpan.FromMilliseconds(context.Options.BackpressureTimeoutMs);
         foreach (var (session, delivery) in deliveries)
         {
             var outcome = session.Deliver(delivery, out var room);
@@ -158,7 +157,7 @@ public sealed class Router(BrokerContext context)
             {
                 reached++;
                 // Never wait on the publisher's own queue: its deliveries are behind that very acknowledgement.
-                if (room is not null && session.ClientId != message.PublisherClientId) barrier.AddBackpressure(room, backpressure);
+                if (room is not null && session.ClientId != message.PublisherClientId) barrier.AddBackpressure(room);
                 continue;
             }
             if (outcome == DeliveryOutcome.QueueFull) barrier.AddRefused();

@@ -2,6 +2,7 @@ using System.Collections.Frozen;
 using System.Collections.ObjectModel;
 using System.Diagnostics.CodeAnalysis;
 using Gatehouse.Broker.Channel;
+using Gatehouse.Broker.Connections;
 using Gatehouse.Broker.Diagnostics;
 using Gatehouse.Broker.Subscriptions;
 using Gatehouse.Protocol;
@@ -31,7 +32,7 @@ public sealed class Session
     private Dictionary<string, Subscription>? _subscriptions;
     private HashSet<ushort>? _incomingQoS2;
     // Completed when the queue falls back under the low-water mark; publishers' acknowledgements may wait on it.
-    private TaskCompletionSource? _room;
+    private RoomSignal? _room;
     private ushort _lastPacketId;
     // UTC ticks, 0 for none: a DateTimeOffset? field takes 24 bytes, a long 8.
     private long _disconnectedAtTicks;
@@ -145,7 +146,12 @@ public sealed class Session
             var channel = Channel;
             if (delivery.QoS == QoS.AtMostOnce)
             {
-                if (channel is not null) return SendQoS0(channel, delivery) ? DeliveryOutcome.Accepted : DeliveryOutcome.NotDelivered;
+                if (channel is not null)
+                {
+                    if (!SendQoS0(channel, delivery)) return DeliveryOutcome.NotDelivered;
+                    room = channel.Connection.RoomForPublishers();
+                    return DeliveryOutcome.Accepted;
+                }
                 if (!_context.Options.QueueQoS0WhenOffline) return DeliveryOutcome.NotDelivered;
                 return TryQueue(delivery) ? DeliveryOutcome.Accepted : DeliveryOutcome.QueueFull;
             }
@@ -156,7 +162,9 @@ public sealed class Session
             if (!TryQueue(delivery)) return DeliveryOutcome.QueueFull;
             if (channel is not null && AboveHighWater())
             {
-                room = (_room ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+                // A signal that timed out marks a stalled client: nobody waits for it again until its queue has drained.
+                _room ??= new RoomSignal(_context.Options.BackpressureTimeoutMs);
+                if (!_room.Expired) room = _room.Task;
             }
             return DeliveryOutcome.Accepted;
         }
@@ -372,16 +380,26 @@ public sealed class Session
         if (_room is not null && BelowLowWater()) ReleaseRoom();
     }
 
-    private bool AboveHighWater() =>
-        QueuedCountLocked >= Math.Max(1, _context.Options.MaxQueuedMessages / 2) || _queuedBytes >= _context.Options.MaxQueuedBytes / 2;
+    /// <summary>
+    /// Past the high-water mark publishers wait (<see cref="BrokerOptions.BackpressureHighWaterMessages"/>,
+    /// <see cref="BrokerOptions.BackpressureHighWaterBytes"/>); under half of it they go on.
+    /// </summary>
+    private bool AboveHighWater()
+    {
+        var options = _context.Options;
+        return QueuedCountLocked >= options.HighWaterMessages() || _queuedBytes >= options.HighWaterBytes();
+    }
 
-    private bool BelowLowWater() =>
-        QueuedCountLocked < Math.Max(1, _context.Options.MaxQueuedMessages / 4) && _queuedBytes < _context.Options.MaxQueuedBytes / 4;
+    private bool BelowLowWater()
+    {
+        var options = _context.Options;
+        return QueuedCountLocked < Math.Max(1, options.HighWaterMessages() / 2) && _queuedBytes < options.HighWaterBytes() / 2;
+    }
 
     /// <summary>Lets waiting publishers' acknowledgements go (queue drained, or the client left: its queue is an offline backlog now).</summary>
     private void ReleaseRoom()
     {
-        _room?.TrySetResult();
+        _room?.Release();
         _room = null;
     }
 

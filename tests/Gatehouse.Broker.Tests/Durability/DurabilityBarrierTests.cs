@@ -62,4 +62,38 @@ public sealed class DurabilityBarrierTests
         second.SetException(new InvalidOperationException("read-only"));
         await Assert.ThrowsAsync<InvalidOperationException>(() => barrier.WhenDurable());
     }
+
+    [Fact]
+    public void Backpressure_holds_the_room_signals_alone_and_the_acknowledgement_waits_for_both()
+    {
+        // A QoS 0 publisher's next read waits for slow subscribers only, never for a store commit; a QoS 1/2
+        // acknowledgement waits for both.
+        var store = new TaskCompletionSource();
+        var room = new TaskCompletionSource();
+        var otherRoom = new TaskCompletionSource();
+        var barrier = new DurabilityBarrier();
+        barrier.Add(new ValueTask(store.Task));
+        barrier.AddBackpressure(room.Task);
+        barrier.AddBackpressure(otherRoom.Task);
+        barrier.AddBackpressure(Task.CompletedTask);
+
+        var backpressure = barrier.Backpressure!;
+        var durable = barrier.WhenDurable();
+        room.SetResult();
+        Assert.False(backpressure.IsCompleted);
+        otherRoom.SetResult();
+        Assert.True(backpressure.IsCompletedSuccessfully);
+        Assert.False(durable.IsCompleted);
+        store.SetResult();
+        Assert.True(durable.IsCompletedSuccessfully);
+    }
+
+    [Fact]
+    public void Without_slow_subscribers_there_is_no_backpressure_even_while_the_store_is_pending()
+    {
+        var barrier = new DurabilityBarrier();
+        barrier.Add(new ValueTask(new TaskCompletionSource().Task));
+        barrier.AddBackpressure(Task.CompletedTask);
+        Assert.Null(barrier.Backpressure);
+    }
 }
