@@ -74,6 +74,7 @@ def problems(docs):
 # scenario id, label, [(json key, formatter, higher is better)]
 rows = [
     ("A", "A fan-in: 100 publishers → 1 subscriber, QoS 0 (msg/s)", [("receivedRate", k, True)]),
+    ("A0", "A0 the same, publishers unpaced (open loop): received (msg/s)", [("receivedRate", k, True)]),
     ("B", "B the same at QoS 1, ≤16 unacknowledged per publisher (msg/s)", [("receivedRate", k, True)]),
     ("C", "C 50 pairs, QoS 1, 5,000 msg/s in all: latency p50 / p99 (µs)",
      [("latencyUs.p50", lambda v: f"{v:,.0f}", False), ("latencyUs.p99", lambda v: f"{v:,.0f}", False)]),

@@ -36,8 +36,9 @@ public sealed class BrokerOptions
     /// <summary>
     /// Backpressure on publishers: when a connected client falls behind (see <see cref="BackpressureHighWaterMessages"/>
     /// and <see cref="BackpressureHighWaterBytes"/>), publishers whose messages are queued for it wait until it has caught
-    /// up, for at most this many milliseconds; a client that took nothing for that long is treated as stalled and nobody
-    /// waits for it again until it has drained. 0 disables the wait (the hard limits still apply).
+    /// up. A client that takes nothing for this many milliseconds is treated as stalled: the publishers go on and nobody
+    /// waits for it again until it has drained (a slow client that keeps taking messages paces its publishers). 0 disables
+    /// the wait (the hard limits still apply).
     /// </summary>
     public int BackpressureTimeoutMs { get; set; } = 1000;
 

@@ -365,8 +365,8 @@ public sealed class ClientConnection : IThreadPoolWorkItem
     /// Backpressure, asked by the router after it queued a PUBLISH here for another client's message: null while less
     /// than <c>BackpressureHighWaterBytes</c> of PUBLISH payload waits to be written (the usual case: one read), else a
     /// task the publisher waits on — its connection is not read meanwhile (QoS 0), or its acknowledgement is held
-    /// (QoS 1/2) — which completes once less than half of that is left, or after <c>BackpressureTimeoutMs</c>. A client
-    /// that took nothing for that long is treated as stalled: nobody waits for it again until it has drained.
+    /// (QoS 1/2) — which completes once less than half of that is left. A client that takes nothing for
+    /// <c>BackpressureTimeoutMs</c> is treated as stalled: the wait ends and nobody waits for it again until it has drained.
     /// </summary>
     public Task? RoomForPublishers()
     {
@@ -391,11 +391,12 @@ public sealed class ClientConnection : IThreadPoolWorkItem
         return signal.Task;
     }
 
-    /// <summary>Releases waiting publishers when the queue is under the low-water mark (or the connection stops writing).</summary>
+    /// <summary>After a flush: releases waiting publishers once the queue is under the low-water mark (or the connection stops writing), else notes that the client is taking its messages.</summary>
     private void ReleaseRoomIfDrained(bool stopping)
     {
         if (Volatile.Read(ref _room) is not { } signal) return;
         if (stopping || Interlocked.Read(ref _queuedPublishBytes) <= Context.Options.HighWaterBytes() / 2) ReleaseRoom(signal);
+        else signal.NoteProgress();
     }
 
     private void ReleaseRoom(RoomSignal signal)

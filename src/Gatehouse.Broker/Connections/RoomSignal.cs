@@ -1,36 +1,59 @@
 namespace Gatehouse.Broker.Connections;
 
 /// <summary>
-/// What publishers wait on while a connection has more PUBLISH payload waiting to be written than its high-water mark
-/// allows: completed by the connection's writer once it is back under the low-water mark, or by its own timer once the
-/// wait has lasted <c>BackpressureTimeoutMs</c>. A signal that timed out stays <see cref="Expired"/> until the queue
-/// drains: the client is then treated as stalled, and publishers stop waiting for it (its QoS 0 messages are dropped at
-/// the hard limit instead), so one client that stops reading slows its publishers for one timeout, not for good.
+/// What publishers wait on while a client is falling behind: completed by the client's owner (its connection's writer,
+/// or its session) once it is back under the low-water mark. Every <c>BackpressureTimeoutMs</c> its timer looks at
+/// whether the client took anything meanwhile: if it did, the wait goes on (a slow client paces its publishers); if it
+/// took nothing, the signal completes and stays <see cref="Expired"/> until the client drains: it is treated as stalled,
+/// publishers stop waiting for it, and the hard limits apply instead. So a client that stops reading delays its
+/// publishers for one timeout, not for good, and two clients that wait on each other cannot deadlock.
 /// </summary>
 internal sealed class RoomSignal : TaskCompletionSource
 {
     private readonly Timer _timer;
+    private readonly int _timeoutMs;
+    private long _progress;
+    private long _progressSeen;
     private volatile bool _expired;
 
     public RoomSignal(int timeoutMs) : base(TaskCreationOptions.RunContinuationsAsynchronously)
     {
-        // The timer is created unstarted and armed after the field is set, so its callback never sees a half-built signal.
-        _timer = new Timer(static state => ((RoomSignal)state!).Expire(), this, Timeout.Infinite, Timeout.Infinite);
+        _timeoutMs = timeoutMs;
+        // Created unstarted and armed once the field is set, so the callback never sees a half-built signal.
+        _timer = new Timer(static state => ((RoomSignal)state!).OnTimeout(), this, Timeout.Infinite, Timeout.Infinite);
         _timer.Change(timeoutMs, Timeout.Infinite);
     }
 
-    /// <summary>True once the wait timed out: publishers no longer wait on this connection until it drains.</summary>
+    /// <summary>True once the client took nothing for a whole timeout: nobody waits on it again until it drains.</summary>
     public bool Expired => _expired;
 
-    /// <summary>The queue is back under the low-water mark (or the connection is gone): waiting publishers go on.</summary>
+    /// <summary>The client took something (a flush went out, a message left its queue): it is slow, not stalled.</summary>
+    public void NoteProgress() => Volatile.Write(ref _progress, _progress + 1);
+
+    /// <summary>The client is back under the low-water mark (or gone): waiting publishers go on.</summary>
     public void Release()
     {
         _timer.Dispose();
         TrySetResult();
     }
 
-    private void Expire()
+    private void OnTimeout()
     {
+        var progress = Volatile.Read(ref _progress);
+        if (progress != _progressSeen && !Task.IsCompleted)
+        {
+            _progressSeen = progress;
+            try
+            {
+                _timer.Change(_timeoutMs, Timeout.Infinite);
+                return;
+            }
+            catch (ObjectDisposedException)
+            {
+                // Released meanwhile: nothing is waiting any more.
+                return;
+            }
+        }
         _expired = true;
         TrySetResult();
     }

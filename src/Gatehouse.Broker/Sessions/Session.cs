@@ -377,7 +377,9 @@ public sealed class Session
             if (delivery.QoS == QoS.AtMostOnce) SendQoS0(channel, delivery);
             else SendInflight(channel, delivery);
         }
-        if (_room is not null && BelowLowWater()) ReleaseRoom();
+        if (_room is null) return;
+        if (BelowLowWater()) ReleaseRoom();
+        else _room.NoteProgress();
     }
 
     /// <summary>
