@@ -21,7 +21,7 @@ public struct DurabilityBarrier
 
     /// <summary>
     /// Waits for a slow subscriber's queue to have room again: <paramref name="room"/> is a signal that never faults and
-    /// completes by itself once the wait has lasted <c>BackpressureTimeoutMs</c>.
+    /// completes by itself once the subscriber has taken nothing for <c>BackpressureTimeoutMs</c>.
     /// </summary>
     public void AddBackpressure(Task room)
     {
