@@ -1,4 +1,5 @@
 using Gatehouse.Broker.Diagnostics;
+using Gatehouse.Protocol;
 using Gatehouse.Security;
 using Gatehouse.Storage;
 using Microsoft.Extensions.Logging;
@@ -22,6 +23,13 @@ public sealed class BrokerContext(BrokerOptions options, IBrokerStore store, Tim
     public IBrokerSecurity? Security { get; init; }
 
     public DateTimeOffset Now => Time.GetUtcNow();
+
+    /// <summary>
+    /// The CONNACK properties of a 5.0 connection that needs nothing of its own (no assigned id, granted expiry, keep-alive
+    /// or authentication): built once and shared by every such CONNACK, so a connect does not leave a 200-byte object
+    /// behind. Read-only once built; the encoder never writes to it.
+    /// </summary>
+    internal MqttProperties? PlainConnAckProperties;
 
     private long _nextMessageId = time.GetUtcNow().ToUnixTimeMilliseconds() << 16;
 

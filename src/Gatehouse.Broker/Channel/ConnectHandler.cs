@@ -234,6 +234,9 @@ internal static class ConnectHandler
     {
         var options = channel.Context.Options;
         var requested = connect.Properties?.SessionExpiryInterval ?? 0;
+        var plain = expiry == requested && assignedClientId is null && serverKeepAlive is null && enhanced is null
+            && authenticationData is null && connect.Properties?.RequestResponseInformation != 1;
+        if (plain && channel.Context.PlainConnAckProperties is { } shared) return shared;
         var properties = new MqttProperties
         {
             // Tell the client when we granted less than it asked for [MQTT-3.2.2-?] (section 3.2.2.3.2).
@@ -256,6 +259,8 @@ internal static class ConnectHandler
         {
             properties.ResponseInformation = options.ResponseInformationPrefix + channel.ClientId;
         }
+        // A race builds it twice at worst; both are equal.
+        if (plain) channel.Context.PlainConnAckProperties = properties;
         return properties;
     }
 

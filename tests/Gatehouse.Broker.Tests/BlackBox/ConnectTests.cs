@@ -209,6 +209,28 @@ public sealed class ConnectTests(ConnectServer fixture, ITestOutputHelper output
     }
 
     [Fact]
+    public async Task V5_ConnAcks_CarryOnlyTheirOwnProperties_WhetherPlainOrNot()
+    {
+        // Plain CONNACKs share one set of properties: a CONNACK with an assigned id or response information in between
+        // must neither change what the plain ones say nor take theirs.
+        var (_, plainBefore) = await ConnectRawAsync(ProtocolVersion.V500, NewClientId(), cleanStart: true);
+        var (_, assigned) = await ConnectRawAsync(ProtocolVersion.V500, "", cleanStart: true,
+            new MqttProperties { RequestResponseInformation = 1 });
+        var (_, plainAfter) = await ConnectRawAsync(ProtocolVersion.V500, NewClientId(), cleanStart: true);
+
+        Assert.False(string.IsNullOrEmpty(assigned.Properties?.AssignedClientIdentifier));
+        Assert.StartsWith("$response/", assigned.Properties!.ResponseInformation);
+        foreach (var plain in new[] { plainBefore, plainAfter })
+        {
+            Assert.Equal(ReasonCode.Success, plain.ReasonCode);
+            Assert.Null(plain.Properties!.AssignedClientIdentifier);
+            Assert.Null(plain.Properties.ResponseInformation);
+            Assert.Null(plain.Properties.SessionExpiryInterval);
+            Assert.Equal((ushort)1024, plain.Properties.ReceiveMaximum);
+        }
+    }
+
+    [Fact]
     public async Task V5_EmptyClientId_IsAssignedAUniqueIdentifier()
     {
         // [MQTT-3.1.3-6], [MQTT-3.2.2-16]: zero-length ClientID gets an Assigned Client Identifier.
