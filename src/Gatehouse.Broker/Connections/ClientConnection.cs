@@ -376,9 +376,10 @@ public sealed class ClientConnection : IThreadPoolWorkItem
         var signal = Volatile.Read(ref _room);
         if (signal is null)
         {
-            var created = new RoomSignal(options.BackpressureTimeoutMs);
+            var created = new RoomSignal(Context, Protocol.ClientId);
             signal = Interlocked.CompareExchange(ref _room, created, null) ?? created;
-            if (signal != created) created.Release();
+            if (signal == created) BrokerMetrics.Add(ref Context.Metrics.BackpressureEpisodes);
+            else created.Release();
         }
         if (signal.Expired) return null;
         // The writer checks the signal after taking bytes off the count, and the signal was published before this read:

@@ -1,3 +1,5 @@
+using Gatehouse.Broker.Diagnostics;
+
 namespace Gatehouse.Broker.Connections;
 
 /// <summary>
@@ -11,17 +13,20 @@ namespace Gatehouse.Broker.Connections;
 internal sealed class RoomSignal : TaskCompletionSource
 {
     private readonly Timer _timer;
-    private readonly int _timeoutMs;
+    private readonly BrokerContext _context;
+    private readonly string? _clientId;
     private long _progress;
     private long _progressSeen;
     private volatile bool _expired;
 
-    public RoomSignal(int timeoutMs) : base(TaskCreationOptions.RunContinuationsAsynchronously)
+    /// <summary>A signal for <paramref name="clientId"/>, reported if the client stalls; its owner counts the episode once it installs it.</summary>
+    public RoomSignal(BrokerContext context, string? clientId) : base(TaskCreationOptions.RunContinuationsAsynchronously)
     {
-        _timeoutMs = timeoutMs;
+        _context = context;
+        _clientId = clientId;
         // Created unstarted and armed once the field is set, so the callback never sees a half-built signal.
         _timer = new Timer(static state => ((RoomSignal)state!).OnTimeout(), this, Timeout.Infinite, Timeout.Infinite);
-        _timer.Change(timeoutMs, Timeout.Infinite);
+        _timer.Change(context.Options.BackpressureTimeoutMs, Timeout.Infinite);
     }
 
     /// <summary>True once the client took nothing for a whole timeout: nobody waits on it again until it drains.</summary>
@@ -45,7 +50,7 @@ internal sealed class RoomSignal : TaskCompletionSource
             _progressSeen = progress;
             try
             {
-                _timer.Change(_timeoutMs, Timeout.Infinite);
+                _timer.Change(_context.Options.BackpressureTimeoutMs, Timeout.Infinite);
                 return;
             }
             catch (ObjectDisposedException)
@@ -54,7 +59,11 @@ internal sealed class RoomSignal : TaskCompletionSource
                 return;
             }
         }
+        if (Task.IsCompleted) return;
         _expired = true;
+        BrokerMetrics.Add(ref _context.Metrics.BackpressureStalls);
+        _context.Limits.Hit("BackpressureTimeoutMs (stalled client)",
+            $"client {_clientId} took nothing for {_context.Options.BackpressureTimeoutMs} ms while it was behind; its publishers no longer wait for it");
         TrySetResult();
     }
 }

@@ -18,6 +18,10 @@ public sealed class BrokerMetrics
     public long DroppedTooLarge;
     public long DroppedSlowConsumer;
     public long DroppedExpired;
+    /// <summary>Times a connected client fell behind its high-water mark and its publishers were made to wait.</summary>
+    public long BackpressureEpisodes;
+    /// <summary>Times such a client took nothing for BackpressureTimeoutMs and was treated as stalled (no longer waited for).</summary>
+    public long BackpressureStalls;
     public long ConnectionsRejectedLimit;
     public long ProtocolErrors;
     public long Takeovers;

@@ -163,7 +163,11 @@ public sealed class Session
             if (channel is not null && AboveHighWater())
             {
                 // A signal that timed out marks a stalled client: nobody waits for it again until its queue has drained.
-                _room ??= new RoomSignal(_context.Options.BackpressureTimeoutMs);
+                if (_room is null)
+                {
+                    _room = new RoomSignal(_context, ClientId);
+                    BrokerMetrics.Add(ref _context.Metrics.BackpressureEpisodes);
+                }
                 if (!_room.Expired) room = _room.Task;
             }
             return DeliveryOutcome.Accepted;

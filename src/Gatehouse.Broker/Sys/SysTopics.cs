@@ -50,6 +50,8 @@ public sealed class SysTopics(MqttBroker broker, BrokerContext context) : IAsync
         yield return ("$SYS/broker/dropped/too-large", N(BrokerMetrics.Read(ref m.DroppedTooLarge)));
         yield return ("$SYS/broker/dropped/slow-consumer", N(BrokerMetrics.Read(ref m.DroppedSlowConsumer)));
         yield return ("$SYS/broker/dropped/expired", N(BrokerMetrics.Read(ref m.DroppedExpired)));
+        yield return ("$SYS/broker/backpressure/episodes", N(BrokerMetrics.Read(ref m.BackpressureEpisodes)));
+        yield return ("$SYS/broker/backpressure/stalled", N(BrokerMetrics.Read(ref m.BackpressureStalls)));
         yield return ("$SYS/broker/limits/connections-refused", N(BrokerMetrics.Read(ref m.ConnectionsRejectedLimit)));
         yield return ("$SYS/broker/limits/subscriptions-refused", N(BrokerMetrics.Read(ref m.SubscriptionsRejectedLimit)));
         yield return ("$SYS/broker/protocol-errors", N(BrokerMetrics.Read(ref m.ProtocolErrors)));

@@ -52,7 +52,7 @@ public sealed class BackpressureTests(ITestOutputHelper output) : BlackBoxTest(n
         // One client that stops reading must not throttle everyone who publishes to it: after BackpressureTimeoutMs it
         // counts as stalled, its QoS 0 messages are dropped at the hard limit, and the others get everything.
         var server = await StartServerAsync("--Broker:MaxQueuedBytes=1048576", "--Broker:BackpressureHighWaterBytes=65536",
-            "--Broker:BackpressureTimeoutMs=300");
+            "--Broker:BackpressureTimeoutMs=300", "--Broker:SysIntervalSeconds=1");
         var topic = NewTopic();
         using var stalled = await RawSubscriber.ConnectAsync(server.MqttPort, ProtocolVersion.V500, NewClientId("stalled"), topic);
         using var healthy = await RawSubscriber.ConnectAsync(server.MqttPort, ProtocolVersion.V500, NewClientId("healthy"), topic);
@@ -64,6 +64,19 @@ public sealed class BackpressureTests(ITestOutputHelper output) : BlackBoxTest(n
         for (var i = 0; i < count; i++) await publisher.SendAsync(Numbered(topic, i));
         Assert.Equal(Enumerable.Range(0, count), await reading);
         await publisher.PingAsync();
+
+        // Reported: a log line naming the client, and the $SYS counters.
+        Assert.Contains("stalled client", server.Output, StringComparison.Ordinal);
+        var watcher = await ConnectAsync(ProtocolVersion.V500, server: server);
+        await watcher.SubscribeGrantedAsync("$SYS/broker/backpressure/#");
+        var counters = new Dictionary<string, long>();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (!(counters.GetValueOrDefault("$SYS/broker/backpressure/stalled") >= 1 && counters.GetValueOrDefault("$SYS/broker/backpressure/episodes") >= 1))
+        {
+            var update = await watcher.ReceivePublishAsync(TimeSpan.FromSeconds(5));
+            counters[update.Topic] = long.Parse(Text(update.Payload), System.Globalization.CultureInfo.InvariantCulture);
+            Assert.False(deadline.IsCancellationRequested, $"$SYS counters: {string.Join(", ", counters)}");
+        }
     }
 
     [Fact]
@@ -98,6 +111,7 @@ public sealed class BackpressureTests(ITestOutputHelper output) : BlackBoxTest(n
 
         for (var i = 6; i < 16; i++) Assert.Equal((ushort)(i + 1), (await publisher.ReceiveAsync<PubAckPacket>()).PacketId);
         Assert.Equal(Enumerable.Range(0, 16), await slowReader);
+        Assert.DoesNotContain("stalled client", server.Output, StringComparison.Ordinal);
     }
 
     [Theory]
