@@ -118,10 +118,13 @@ public sealed class MqttChannel : DeadlineEntry
         else Broker.Connections.Deadlines.Remove(this);
     }
 
+    /// <summary>Starts the keep-alive period again now: a packet arrived, or the read loop stops waiting and reads what came meanwhile.</summary>
+    internal void NoteReceived() => Interlocked.Exchange(ref _lastReceivedTimestamp, Context.Time.GetTimestamp());
+
     /// <summary>Handles one decoded packet. Protocol violations throw <see cref="MqttProtocolException"/>.</summary>
     public ValueTask HandleAsync(MqttPacket packet)
     {
-        Interlocked.Exchange(ref _lastReceivedTimestamp, Context.Time.GetTimestamp());
+        NoteReceived();
         if (!IsConnected)
         {
             if (PendingAuthentication is not null) return HandleDuringAuthentication(packet);
@@ -306,6 +309,11 @@ public sealed class MqttChannel : DeadlineEntry
             }
             // Connecting (an authentication or the store still working): looked at again at the deadline.
             return connectDue + 1;
+        }
+        if (nowTimestamp > KeepAliveDeadline && Connection.IsReadPaused)
+        {
+            // Not read because of backpressure: what the client sent meanwhile waits in the socket. Looked at again next tick.
+            return nowTimestamp + 1;
         }
         if (nowTimestamp > KeepAliveDeadline)
         {

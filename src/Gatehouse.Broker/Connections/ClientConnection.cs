@@ -26,6 +26,7 @@ public sealed class ClientConnection : IThreadPoolWorkItem
     private int _closing;
     private volatile bool _peerInputEnded;
     private volatile bool _lingerRequested;
+    private volatile bool _readPaused;
 
     /// <summary>How long, and how much, a server-initiated close keeps reading (and discarding) what the peer still sends.</summary>
     private static readonly TimeSpan LingerTime = TimeSpan.FromSeconds(2);
@@ -46,6 +47,11 @@ public sealed class ClientConnection : IThreadPoolWorkItem
     public ConnectionInfo Info { get; }
     public MqttChannel Protocol { get; }
     public bool IsClosing => Volatile.Read(ref _closing) != 0;
+    /// <summary>
+    /// True while the read loop waits for a packet's handling (backpressure, a password check) instead of reading: what
+    /// the client sends meanwhile waits in the socket, so its keep-alive must not run out for it [MQTT-3.1.2-22].
+    /// </summary>
+    internal bool IsReadPaused => _readPaused;
     private BrokerContext Context => _broker.Context;
     private ILogger Log => _broker.Context.ConnectionLog;
 
@@ -200,6 +206,7 @@ public sealed class ClientConnection : IThreadPoolWorkItem
     {
         while (true)
         {
+            _readPaused = true;
             try
             {
                 await waiting.ConfigureAwait(false);
@@ -208,6 +215,12 @@ public sealed class ClientConnection : IThreadPoolWorkItem
             {
                 OnViolation(ex, buffer);
                 return true;
+            }
+            finally
+            {
+                // Counted as received: the client's packets were there, we did not read them.
+                _readPaused = false;
+                Protocol.NoteReceived();
             }
             var outcome = HandleUntilWaiting(ref buffer, out waiting);
             if (outcome == Received.Stop) return true;

@@ -80,6 +80,26 @@ public sealed class BackpressureTests(ITestOutputHelper output) : BlackBoxTest(n
     }
 
     [Fact]
+    public async Task APublisherHeldBackLongerThanItsKeepAlive_IsNotDisconnectedForIt()
+    {
+        // While the broker does not read a publisher (backpressure, here 3 s until the subscriber counts as stalled), what
+        // the publisher sends waits in the socket: its keep-alive (1 s, so 1.5 s without a packet) must not run out.
+        var server = await StartServerAsync("--Broker:MaxQueuedBytes=1048576", "--Broker:BackpressureHighWaterBytes=65536",
+            "--Broker:BackpressureTimeoutMs=3000");
+        var topic = NewTopic();
+        using var stalled = await RawSubscriber.ConnectAsync(server.MqttPort, ProtocolVersion.V500, NewClientId("stalled"), topic);
+        var publisher = await ConnectAsync(ProtocolVersion.V500, keepAlive: 1, server: server);
+
+        const int count = 16 * 1024;
+        await Task.Run(async () =>
+        {
+            for (var i = 0; i < count; i++) await publisher.SendAsync(Numbered(topic, i));
+        }).WaitAsync(TimeSpan.FromSeconds(60));
+        await publisher.PingAsync();
+        Assert.Contains("stalled client", server.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ASlowSubscriberThatKeepsTakingMessages_HoldsThePublisherBeyondTheTimeout()
     {
         // The timeout is for clients that take nothing: one that acknowledges a message every 100 ms is slow, not
