@@ -218,7 +218,7 @@ public sealed class ClientConnection : IThreadPoolWorkItem
             }
             finally
             {
-                // Counted as received: the client's packets were there, we did not read them.
+                // The keep-alive period starts again: whatever the client sent meanwhile waited, unread, in the socket.
                 _readPaused = false;
                 Protocol.NoteReceived();
             }
