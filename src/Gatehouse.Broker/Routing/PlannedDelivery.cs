@@ -19,7 +19,8 @@ internal struct PlannedDelivery
 
     /// <summary>
     /// Adds one matching subscription. Overlapping subscriptions give one copy at the highest QoS with every
-    /// identifier [MQTT-3.3.4-2], [MQTT-3.3.4-3].
+    /// identifier [MQTT-3.3.4-2], [MQTT-3.3.4-3], each listed once: filters subscribed in one SUBSCRIBE share its
+    /// identifier, and the same number twice would tell the client nothing more.
     /// </summary>
     public void Merge(Subscription subscription, ApplicationMessage message)
     {
@@ -28,6 +29,8 @@ internal struct PlannedDelivery
         if (qos > QoS) QoS = qos;
         // [MQTT-3.3.1-12] / [MQTT-3.3.1-13]: Retain As Published keeps the flag, otherwise it is cleared.
         Retain |= subscription.RetainAsPublished && message.Retain;
-        if (subscription.SubscriptionIdentifier is { } id) (SubscriptionIdentifiers ??= []).Add(id);
+        if (subscription.SubscriptionIdentifier is not { } id) return;
+        SubscriptionIdentifiers ??= [];
+        if (!SubscriptionIdentifiers.Contains(id)) SubscriptionIdentifiers.Add(id);
     }
 }

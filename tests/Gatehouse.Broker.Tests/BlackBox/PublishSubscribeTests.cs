@@ -183,6 +183,26 @@ public sealed class PublishSubscribeTests(ServerFixture fixture, ITestOutputHelp
     }
 
     [Fact]
+    public async Task V5_OverlappingFiltersOfOneSubscribe_ListTheirSharedIdentifierOnce()
+    {
+        // Two filters in one SUBSCRIBE share its identifier: the one copy [MQTT-3.3.4-2] names it once [MQTT-3.3.4-4].
+        var root = NewTopic();
+        var subscriber = await ConnectAsync(ProtocolVersion.V500);
+        var subAck = await subscriber.SubscribeAsync(
+            [new TopicSubscription { TopicFilter = root + "/a/#", MaximumQoS = QoS.ExactlyOnce },
+             new TopicSubscription { TopicFilter = root + "/a/+", MaximumQoS = QoS.AtLeastOnce }],
+            new MqttProperties { SubscriptionIdentifiers = [2333] });
+        Assert.Equal([ReasonCode.GrantedQoS2, ReasonCode.GrantedQoS1], subAck.ReasonCodes);
+        var publisher = await ConnectAsync(ProtocolVersion.V500);
+        await publisher.PublishAsync(root + "/a/x", "once", QoS.AtLeastOnce);
+
+        var received = await subscriber.ReceivePublishAsync();
+        Assert.Equal([2333u], received.Properties?.SubscriptionIdentifiers ?? []);
+        await subscriber.AckAsync(received);
+        await subscriber.ExpectNoPacketAsync();
+    }
+
+    [Fact]
     public async Task V311_OverlappingSubscriptions_DeliverOneCopyAtTheHighestQos()
     {
         var root = NewTopic();
