@@ -161,6 +161,7 @@ public sealed class MqttBroker : IAsyncDisposable
     {
         await _sys.DisposeAsync().ConfigureAwait(false);
         await _housekeeping.DisposeAsync().ConfigureAwait(false);
+        Sessions.Stop();
     }
 
     private void PublishWill(ApplicationMessage will)

@@ -16,11 +16,19 @@ namespace Gatehouse.Broker.Sessions;
 public sealed class SessionManager(BrokerContext context, Router router, Action<ApplicationMessage> publishWill)
 {
     private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
-    // Sessions that may be waiting without a connection (every Detach and every restored session lands here): the sweep
-    // looks at these, not at all sessions, and drops those connected again or ended. With 100k connected clients that
-    // is the difference between a few and 100k checks every 250 ms.
-    private readonly ConcurrentDictionary<Session, byte> _offline = new();
     private readonly Lock _lock = new();
+    // Offline sessions by their next deadline (a delayed will, the session's expiry), guarded by _lock. A sweep looks
+    // only at the entries that are due, so a million sessions waiting for their clients cost nothing between deadlines,
+    // and a timer set for the earliest one publishes a will or ends a session when it is due [MQTT-3.1.3-9]
+    // [MQTT-3.1.2-23], not up to a housekeeping tick later. A session's entry is not removed when it reconnects or its
+    // deadline moves: every entry reached is checked against the session as it is then (see Sweep).
+    private readonly PriorityQueue<Session, DateTimeOffset> _deadlines = new();
+    // The earliest entry each queued session has: a later deadline needs no entry of its own (the earlier one, when
+    // reached, queues the session again at its deadline then), so a client that reconnects often adds none.
+    private readonly Dictionary<Session, DateTimeOffset> _earliestQueued = new(ReferenceEqualityComparer.Instance);
+    private ITimer? _timer;
+    private DateTimeOffset _timerDue = DateTimeOffset.MaxValue;
+    private bool _stopped;
     private readonly ILogger _log = context.LoggerFactory.CreateLogger("Gatehouse.Sessions");
 
     public int Count => _sessions.Count;
@@ -78,8 +86,8 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
                 {
                     _log.LogInformation("Client {ClientId} taken over by a new connection from {Remote}", clientId, channel.RemoteAddress);
                     BrokerMetrics.Add(ref context.Metrics.Takeovers);
+                    // Ended or claimed again below, under the same lock: no deadline to wait for.
                     existing.Detach(previous);
-                    _offline.TryAdd(existing, 0);
                     previous.DisconnectByServer(ReasonCode.SessionTakenOver);
                 }
                 // A session with expiry 0 (3.1.1 clean session) lasts as long as its network connection, and a takeover
@@ -139,8 +147,11 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
         lock (_lock)
         {
             if (!session.Detach(channel)) return;
-            _offline.TryAdd(session, 0);
-            if (present) return;
+            if (present)
+            {
+                ScheduleLocked(session);
+                return;
+            }
             var barrier = new DurabilityBarrier();
             EndLocked(session, ref barrier);
         }
@@ -158,7 +169,6 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
         lock (_lock)
         {
             var wasCurrent = session.Detach(channel);
-            _offline.TryAdd(session, 0);
             if (!wasCurrent)
             {
                 // Taken over: if the session was resumed, a delayed will is cancelled; an immediate one still goes.
@@ -183,6 +193,7 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
                             session.PendingWillAt = context.Now.AddSeconds(Math.Min(willDelay, session.ExpiryInterval));
                         }
                     }
+                    ScheduleLocked(session);
                     // Shared-subscription messages this member had not acknowledged go to another member now.
                     orphans = session.TakeUnacknowledgedShared();
                     Persist(session, ref barrier);
@@ -193,38 +204,111 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
         if (publishNow is not null) publishWill(publishNow);
     }
 
-    /// <summary>Ends expired sessions and publishes wills whose delay has passed.</summary>
+    /// <summary>
+    /// Publishes the wills whose delay has passed and ends the sessions that expired: the queue's due entries, a bounded
+    /// number per hold of the lock so connects are not kept waiting behind a mass expiry. Run by the deadline timer and,
+    /// as a safety net, by every housekeeping tick.
+    /// </summary>
     public void Sweep(DateTimeOffset now)
     {
+        const int PerLock = 256;
         List<ApplicationMessage>? wills = null;
-        foreach (var (session, _) in _offline)
+        var more = true;
+        while (more)
         {
             lock (_lock)
             {
-                if (session.IsConnected || session.Ended)
+                for (var taken = 0; ; taken++)
                 {
-                    // Back with a connection (a later Detach adds it again) or gone.
-                    _offline.TryRemove(session, out _);
-                    continue;
+                    if (!_deadlines.TryPeek(out var session, out var due) || due > now)
+                    {
+                        more = false;
+                        break;
+                    }
+                    if (taken == PerLock) break;
+                    _deadlines.Dequeue();
+                    if (_earliestQueued.TryGetValue(session, out var earliest) && earliest == due) _earliestQueued.Remove(session);
+                    RunDeadlinesLocked(session, now, ref wills);
                 }
-                if (session.PendingWill is { } will && session.PendingWillAt <= now)
-                {
-                    (wills ??= []).Add(will);
-                    session.PendingWill = null;
-                    session.PendingWillAt = null;
-                    var willBarrier = new DurabilityBarrier();
-                    Persist(session, ref willBarrier);
-                }
-                if (session.ExpiresAt is { } expires && expires <= now)
-                {
-                    _log.LogInformation("Session {ClientId} expired", session.ClientId);
-                    var barrier = new DurabilityBarrier();
-                    if (EndLocked(session, ref barrier) is { } pending) (wills ??= []).Add(pending);
-                }
+                ArmTimerLocked();
             }
         }
         if (wills is null) return;
         foreach (var will in wills) publishWill(will);
+    }
+
+    /// <summary>What is due for one queued session; then queues it again for its next deadline, if it has one.</summary>
+    private void RunDeadlinesLocked(Session session, DateTimeOffset now, ref List<ApplicationMessage>? wills)
+    {
+        // Reconnected or gone since it was queued: nothing waits any more.
+        if (session.IsConnected || session.Ended) return;
+        if (session.PendingWill is { } will && session.PendingWillAt <= now)
+        {
+            (wills ??= []).Add(will);
+            session.PendingWill = null;
+            session.PendingWillAt = null;
+            var willBarrier = new DurabilityBarrier();
+            Persist(session, ref willBarrier);
+        }
+        if (session.ExpiresAt is { } expires && expires <= now)
+        {
+            _log.LogInformation("Session {ClientId} expired", session.ClientId);
+            var barrier = new DurabilityBarrier();
+            if (EndLocked(session, ref barrier) is { } pending) (wills ??= []).Add(pending);
+            return;
+        }
+        ScheduleLocked(session);
+    }
+
+    /// <summary>Queues an offline session for its next deadline: its delayed will or its expiry, whichever is first.</summary>
+    private void ScheduleLocked(Session session)
+    {
+        if (session.IsConnected || session.Ended) return;
+        DateTimeOffset? willAt = session.PendingWill is null ? null : session.PendingWillAt;
+        var expiresAt = session.ExpiresAt;
+        if ((willAt ?? expiresAt) is not { } next) return;
+        if (expiresAt is { } expiry && expiry < next) next = expiry;
+        // An earlier entry of the session is already queued: it runs first and queues the session again then.
+        if (_earliestQueued.TryGetValue(session, out var earliest) && earliest <= next) return;
+        _earliestQueued[session] = next;
+        _deadlines.Enqueue(session, next);
+        ArmTimerLocked();
+    }
+
+    /// <summary>Sets the deadline timer for the earliest queued entry, unless it is already set for that or earlier.</summary>
+    private void ArmTimerLocked()
+    {
+        if (_stopped || !_deadlines.TryPeek(out _, out var next) || next >= _timerDue) return;
+        _timerDue = next;
+        _timer ??= context.Time.CreateTimer(static state => ((SessionManager)state!).OnDeadline(), this,
+            Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        var delay = next - context.Now;
+        _timer.Change(delay > TimeSpan.Zero ? delay : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+    }
+
+    private void OnDeadline()
+    {
+        // The timer is free again: the sweep sets it for whatever is next (at once if its clock is a little behind the timer's).
+        lock (_lock) _timerDue = DateTimeOffset.MaxValue;
+        try
+        {
+            Sweep(context.Now);
+        }
+        catch (Exception ex)
+        {
+            _log.LogError(ex, "Session deadline sweep failed");
+        }
+    }
+
+    /// <summary>Stops the deadline timer (broker shutdown); what is still queued is recovered from the store on the next start.</summary>
+    public void Stop()
+    {
+        lock (_lock)
+        {
+            _stopped = true;
+            _timer?.Dispose();
+            _timer = null;
+        }
     }
 
     /// <summary>Removes expired queued messages from every session (memory and store). Returns how many.</summary>
@@ -239,7 +323,7 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
     public void Restore(Session session)
     {
         _sessions[session.ClientId] = session;
-        _offline.TryAdd(session, 0);
+        lock (_lock) ScheduleLocked(session);
     }
 
     /// <summary>Ends the session; returns its pending will, which the caller publishes once the lock is released.</summary>

@@ -8,8 +8,9 @@ namespace Gatehouse.Broker.Timers;
 
 /// <summary>
 /// One periodic sweep for everything time-driven: CONNECT deadlines, keep-alive (1.5 ×), token expiry (the connections
-/// due, from the <see cref="DeadlineWheel"/>), session expiry and delayed wills (the sessions without a connection), and
-/// (every 5 s) retained-message expiry and expired queued messages. A 250 ms tick keeps every deadline within a quarter second.
+/// due, from the <see cref="DeadlineWheel"/>), session expiry and delayed wills (the due sessions without a connection;
+/// the session manager's own timer runs them on time, this is the safety net), and (every 5 s) retained-message expiry
+/// and expired queued messages. A 250 ms tick keeps every connection deadline within a quarter second.
 /// </summary>
 public sealed class Housekeeping(BrokerContext context, ConnectionRegistry connections, SessionManager sessions,
     RetainedMessages retained) : IAsyncDisposable

@@ -189,6 +189,40 @@ public sealed class WillDelayTests(ServerFixture fixture, ITestOutputHelper outp
     }
 
     [Fact]
+    public async Task WillDelay_IsPublishedWhenTheDelayEnds_NotAtALaterSweep()
+    {
+        // [MQTT-3.1.3-9] when the delay has passed, and clients check it closely: a client that reconnects just after its
+        // delay expects its will to be out. Five clients go away a fifth of the 250 ms housekeeping tick apart, so if
+        // only the tick published wills, at least two would be 150 ms or more late.
+        const int Clients = 5;
+        var topic = NewTopic("will");
+        var watcher = await WatchAsync(topic + "/+");
+        var clients = new MqttTestClient[Clients];
+        for (var i = 0; i < Clients; i++)
+        {
+            clients[i] = await ConnectAsync(ProtocolVersion.V500, cleanStart: true,
+                properties: new MqttProperties { SessionExpiryInterval = 60 }, will: DelayedWill($"{topic}/{i}", 1, i.ToString()));
+        }
+        var gone = new long[Clients];
+        for (var i = 0; i < Clients; i++)
+        {
+            if (i > 0) await Task.Delay(50);
+            await clients[i].AbortAsync();
+            gone[i] = Stopwatch.GetTimestamp();
+        }
+
+        var late = new List<string>();
+        for (var n = 0; n < Clients; n++)
+        {
+            var will = await watcher.ReceivePublishAsync(TimeSpan.FromSeconds(5));
+            var afterDelay = Stopwatch.GetElapsedTime(gone[int.Parse(Text(will.Payload))]) - TimeSpan.FromSeconds(1);
+            Assert.True(afterDelay > TimeSpan.FromMilliseconds(-20), $"will {Text(will.Payload)} came {-afterDelay.TotalMilliseconds:F0} ms early");
+            if (afterDelay > TimeSpan.FromMilliseconds(150)) late.Add($"{Text(will.Payload)}: {afterDelay.TotalMilliseconds:F0} ms");
+        }
+        Assert.True(late.Count == 0, "wills published late: " + string.Join(", ", late));
+    }
+
+    [Fact]
     public async Task WillDelay_ResumingTheSessionInTime_CancelsTheWill()
     {
         // [MQTT-3.1.3-9]: a new connection to the session before the delay passed → the will is not sent.
