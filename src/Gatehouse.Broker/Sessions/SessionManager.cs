@@ -60,7 +60,8 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
         }
         finally
         {
-            // A Clean Start ends the old session, and with it the wait of its delayed will [MQTT-3.1.3-9].
+            // A Clean Start (or an expiry passed) ends the old session, and with it the wait of its delayed will
+            // [MQTT-3.1.3-9]; a will whose delay has passed goes out before the client resumes.
             if (endedWill is not null) publishWill(endedWill);
         }
     }
@@ -93,12 +94,18 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
                 // A session with expiry 0 (3.1.1 clean session) lasts as long as its network connection, and a takeover
                 // has just ended that connection [MQTT-3.1.2-6] [MQTT-3.1.2-23]: it is not resumed even without Clean
                 // Start, whether or not the old connection's DISCONNECT was handled first.
-                if (cleanStart || !existing.IsPersistent)
+                // A session whose expiry has passed is over even if no sweep has ended it yet [MQTT-3.1.2-23]: the
+                // client finds none, and its will (if still pending) goes out as the session ends.
+                var now = context.Now;
+                if (cleanStart || !existing.IsPersistent || (!existing.IsConnected && existing.ExpiresAt <= now))
                 {
                     endedWill = EndLocked(existing, ref barrier);
                 }
                 else
                 {
+                    // A delayed will whose delay has already passed is published, not cancelled by this connection: only
+                    // a connection made within the delay cancels it [MQTT-3.1.3-9]. Clients test it to the millisecond.
+                    if (existing.PendingWill is { } dueWill && existing.PendingWillAt <= now) endedWill = dueWill;
                     existing.ProtocolVersion = version;
                     existing.ExpiryInterval = expiryInterval;
                     existing.Claim(channel);
