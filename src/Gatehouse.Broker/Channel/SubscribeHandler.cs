@@ -24,13 +24,15 @@ internal static class SubscribeHandler
         var codes = new List<ReasonCode>(subscribe.Subscriptions.Count);
         var retainedFor = new List<Subscription>();
         var barrier = new DurabilityBarrier();
+        // Checked before any filter is applied: a malformed one voids the whole packet.
+        foreach (var request in subscribe.Subscriptions) RequireWellFormed(request.TopicFilter);
 
         foreach (var request in subscribe.Subscriptions)
         {
             var filter = request.TopicFilter;
             var share = TopicRules.TryParseShared(filter, out var shareName, out var innerFilter);
-            if (share == ShareParse.Invalid || (share == ShareParse.NotShared && !TopicRules.IsValidTopicFilter(filter))
-                || filter.Length > options.MaxTopicLength || TopicRules.CountLevels(innerFilter) > options.MaxTopicLevels)
+            // Well formed but over the broker's limits: refused alone, the packet's other filters go on.
+            if (filter.Length > options.MaxTopicLength || TopicRules.CountLevels(innerFilter) > options.MaxTopicLevels)
             {
                 codes.Add(v5 ? ReasonCode.TopicFilterInvalid : ReasonCode.UnspecifiedError);
                 continue;
@@ -100,20 +102,30 @@ internal static class SubscribeHandler
         if (retainedFor.Count > 0) SendRetained(channel, session, retainedFor);
     }
 
+    /// <summary>
+    /// A topic filter that breaks the wildcard rules [MQTT-4.7.1-1] [MQTT-4.7.1-2] or the shared-subscription form
+    /// [MQTT-4.8.2-1] [MQTT-4.8.2-2] is a protocol violation: the connection closes (5.0: DISCONNECT 0x82)
+    /// [MQTT-4.8.0-1] [MQTT-4.13.1-1]. A SUBACK's 0x8F is for a filter that is "correctly formed but not allowed".
+    /// </summary>
+    private static void RequireWellFormed(string filter)
+    {
+        var share = TopicRules.TryParseShared(filter, out _, out _);
+        if (share == ShareParse.Invalid || (share == ShareParse.NotShared && !TopicRules.IsValidTopicFilter(filter)))
+        {
+            throw MqttProtocolException.ProtocolError($"Topic Filter '{filter}' is not well formed");
+        }
+    }
+
     public static async ValueTask HandleUnsubscribeAsync(MqttChannel channel, UnsubscribePacket unsubscribe)
     {
         var context = channel.Context;
         var session = channel.Session!;
         var codes = new List<ReasonCode>(unsubscribe.TopicFilters.Count);
         var barrier = new DurabilityBarrier();
+        foreach (var filter in unsubscribe.TopicFilters) RequireWellFormed(filter);
         foreach (var filter in unsubscribe.TopicFilters)
         {
             var share = TopicRules.TryParseShared(filter, out var shareName, out var innerFilter);
-            if (share == ShareParse.Invalid || (share == ShareParse.NotShared && !TopicRules.IsValidTopicFilter(filter)))
-            {
-                codes.Add(ReasonCode.TopicFilterInvalid);
-                continue;
-            }
             bool existed;
             lock (session.Lock)
             {
