@@ -23,8 +23,10 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
     // [MQTT-3.1.2-23], not up to a housekeeping tick later. A session's entry is not removed when it reconnects or its
     // deadline moves: every entry reached is checked against the session as it is then (see Sweep).
     private readonly PriorityQueue<Session, DateTimeOffset> _deadlines = new();
-    // The earliest entry each queued session has: a later deadline needs no entry of its own (the earlier one, when
-    // reached, queues the session again at its deadline then), so a client that reconnects often adds none.
+    // The earliest entry of each session that still waits: a later deadline needs no entry of its own (the earlier one,
+    // when reached, queues the session again at its deadline then), so a client that reconnects often adds none. A
+    // session that reconnects or ends leaves this map; its entries go stale, and once they outnumber the live ones the
+    // queue is rebuilt from this map, so sessions ended long before their deadline are not kept until it.
     private readonly Dictionary<Session, DateTimeOffset> _earliestQueued = new(ReferenceEqualityComparer.Instance);
     private ITimer? _timer;
     private DateTimeOffset _timerDue = DateTimeOffset.MaxValue;
@@ -109,6 +111,7 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
                     existing.ProtocolVersion = version;
                     existing.ExpiryInterval = expiryInterval;
                     existing.Claim(channel);
+                    _earliestQueued.Remove(existing);
                     existing.Principal = principal;
                     present = true;
                     Persist(existing, ref barrier);
@@ -279,7 +282,15 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
         if (_earliestQueued.TryGetValue(session, out var earliest) && earliest <= next) return;
         _earliestQueued[session] = next;
         _deadlines.Enqueue(session, next);
+        if (_deadlines.Count > 2 * _earliestQueued.Count + 1024) CompactLocked();
         ArmTimerLocked();
+    }
+
+    /// <summary>Drops the stale entries: the queue keeps only each waiting session's earliest deadline.</summary>
+    private void CompactLocked()
+    {
+        _deadlines.Clear();
+        foreach (var (session, at) in _earliestQueued) _deadlines.Enqueue(session, at);
     }
 
     /// <summary>Sets the deadline timer for the earliest queued entry, unless it is already set for that or earlier.</summary>
@@ -336,6 +347,7 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
     /// <summary>Ends the session; returns its pending will, which the caller publishes once the lock is released.</summary>
     private ApplicationMessage? EndLocked(Session session, ref DurabilityBarrier barrier)
     {
+        _earliestQueued.Remove(session);
         var will = session.PendingWill;
         session.PendingWill = null;
         session.PendingWillAt = null;

@@ -192,8 +192,9 @@ public sealed class WillDelayTests(ServerFixture fixture, ITestOutputHelper outp
     public async Task WillDelay_IsPublishedWhenTheDelayEnds_NotAtALaterSweep()
     {
         // [MQTT-3.1.3-9] when the delay has passed, and clients check it closely: a client that reconnects just after its
-        // delay expects its will to be out. Five clients go away a fifth of the 250 ms housekeeping tick apart, so if
-        // only the tick published wills, at least two would be 150 ms or more late.
+        // delay expects its will to be out. Five clients go away a fifth of the 250 ms housekeeping tick apart: if only
+        // the tick published wills, they would be late by five values spread over the tick, the median at least 100 ms.
+        // The median (not each one) is checked, so a stall of the loaded test machine cannot fail it alone.
         const int Clients = 5;
         var topic = NewTopic("will");
         var watcher = await WatchAsync(topic + "/+");
@@ -203,23 +204,28 @@ public sealed class WillDelayTests(ServerFixture fixture, ITestOutputHelper outp
             clients[i] = await ConnectAsync(ProtocolVersion.V500, cleanStart: true,
                 properties: new MqttProperties { SessionExpiryInterval = 60 }, will: DelayedWill($"{topic}/{i}", 1, i.ToString()));
         }
-        var gone = new long[Clients];
+        var closing = new long[Clients];
+        var closed = new long[Clients];
         for (var i = 0; i < Clients; i++)
         {
             if (i > 0) await Task.Delay(50);
+            closing[i] = Stopwatch.GetTimestamp();
             await clients[i].AbortAsync();
-            gone[i] = Stopwatch.GetTimestamp();
+            closed[i] = Stopwatch.GetTimestamp();
         }
 
-        var late = new List<string>();
+        var late = new List<double>();
         for (var n = 0; n < Clients; n++)
         {
             var will = await watcher.ReceivePublishAsync(TimeSpan.FromSeconds(5));
-            var afterDelay = Stopwatch.GetElapsedTime(gone[int.Parse(Text(will.Payload))]) - TimeSpan.FromSeconds(1);
-            Assert.True(afterDelay > TimeSpan.FromMilliseconds(-20), $"will {Text(will.Payload)} came {-afterDelay.TotalMilliseconds:F0} ms early");
-            if (afterDelay > TimeSpan.FromMilliseconds(150)) late.Add($"{Text(will.Payload)}: {afterDelay.TotalMilliseconds:F0} ms");
+            var i = int.Parse(Text(will.Payload));
+            // Not before the delay: the socket closed after `closing` was read.
+            var sinceClosing = Stopwatch.GetElapsedTime(closing[i]);
+            Assert.True(sinceClosing >= TimeSpan.FromMilliseconds(990), $"will {i} came {sinceClosing.TotalMilliseconds:F0} ms after its client closed");
+            late.Add((Stopwatch.GetElapsedTime(closed[i]) - TimeSpan.FromSeconds(1)).TotalMilliseconds);
         }
-        Assert.True(late.Count == 0, "wills published late: " + string.Join(", ", late));
+        late.Sort();
+        Assert.True(late[Clients / 2] < 90, "wills published late (ms after the delay): " + string.Join(", ", late.Select(ms => ms.ToString("F0"))));
     }
 
     [Fact]
