@@ -204,7 +204,7 @@ public sealed class MqttChannel : DeadlineEntry
     /// </summary>
     public bool SendPublish(Delivery delivery, ushort packetId, bool dup, Task? durable = null)
     {
-        var packet = OutgoingPublish.Create(delivery, packetId, dup, Context.Time, Version);
+        var packet = OutgoingPublish.Create(delivery, packetId, dup, Context.Time, Version, rewritesTopics: ClientTopicAliasMaximum != 0);
         // +3 leaves room for a Topic Alias property the writer may add.
         if (ClientMaximumPacketSize != uint.MaxValue && PacketWriter.GetSize(packet, Version) + 3 > ClientMaximumPacketSize)
         {

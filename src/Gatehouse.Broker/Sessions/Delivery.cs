@@ -22,6 +22,9 @@ public sealed class Delivery(ApplicationMessage message, QoS qos, bool retain, L
     /// </summary>
     internal PublishPacket? SharedPublish311;
 
+    /// <summary>The same for 5.0 connections, when nothing in the PUBLISH is per recipient (see <see cref="OutgoingPublish"/>).</summary>
+    internal PublishPacket? SharedPublish5;
+
     public QueuedDeliveryRecord ToRecord(string clientId) =>
         new(clientId, QoS, Retain, SubscriptionIdentifiers, ShareGroup is null ? null : TopicRulesShareKey(ShareGroup));
 

@@ -7,15 +7,22 @@ namespace Gatehouse.Broker.Sessions;
 public static class OutgoingPublish
 {
     /// <summary>
-    /// The PUBLISH for one recipient. A 3.1.1 (or 3.1) QoS 0 send has nothing per recipient — no packet id, no DUP, no
-    /// properties, and the writer rewrites topics (Topic Alias) for 5.0 connections only — so every such recipient of a
-    /// delivery gets the same packet, never modified once built. Anything else is built per recipient.
+    /// The PUBLISH for one recipient. A QoS 0 send with nothing per recipient is built once per delivery and shared by
+    /// every recipient of its protocol family, never modified once built: 3.1.1 (and 3.1) have no packet id, DUP or
+    /// properties at QoS 0; a 5.0 recipient shares its form when the delivery carries no Subscription Identifier and
+    /// no Message Expiry Interval (both per recipient) and the recipient takes no Topic Aliases
+    /// (<paramref name="rewritesTopics"/>: the writer puts the alias into the packet). Anything else is built per recipient.
     /// </summary>
-    public static PublishPacket Create(Delivery delivery, ushort packetId, bool dup, DateTimeOffset now, ProtocolVersion version)
+    public static PublishPacket Create(Delivery delivery, ushort packetId, bool dup, DateTimeOffset now, ProtocolVersion version,
+        bool rewritesTopics = false)
     {
-        if (version != ProtocolVersion.V500 && packetId == 0 && !dup && delivery.QoS == QoS.AtMostOnce)
+        if (packetId == 0 && !dup && delivery.QoS == QoS.AtMostOnce)
         {
-            return delivery.SharedPublish311 ??= Build(delivery, 0, dup: false, properties: null);
+            if (version != ProtocolVersion.V500) return delivery.SharedPublish311 ??= Build(delivery, 0, dup: false, properties: null);
+            if (!rewritesTopics && delivery.SubscriptionIdentifiers is not { Count: > 0 } && delivery.Message.ExpiresAt is null)
+            {
+                return delivery.SharedPublish5 ??= BuildShared5(delivery);
+            }
         }
         return Build(delivery, packetId, dup, version == ProtocolVersion.V500 ? CreateProperties(delivery, now) : null);
     }
@@ -24,10 +31,11 @@ public static class OutgoingPublish
     /// As <see cref="Create(Delivery, ushort, bool, DateTimeOffset, ProtocolVersion)"/>, reading <paramref name="time"/>
     /// only when the PUBLISH carries a remaining Message Expiry Interval (5.0, an expiring message): most sends need no clock.
     /// </summary>
-    public static PublishPacket Create(Delivery delivery, ushort packetId, bool dup, TimeProvider time, ProtocolVersion version)
+    public static PublishPacket Create(Delivery delivery, ushort packetId, bool dup, TimeProvider time, ProtocolVersion version,
+        bool rewritesTopics = false)
     {
         var now = version == ProtocolVersion.V500 && delivery.Message.ExpiresAt is not null ? time.GetUtcNow() : default;
-        return Create(delivery, packetId, dup, now, version);
+        return Create(delivery, packetId, dup, now, version, rewritesTopics);
     }
 
     /// <summary>
@@ -57,6 +65,18 @@ public static class OutgoingPublish
             PacketId = packetId,
             Properties = properties,
         };
+    }
+
+    /// <summary>
+    /// The shared 5.0 QoS 0 form: the message's forwardable properties as they are (nothing is added per recipient and
+    /// the packet is never modified, so they need no copy), and the topic's UTF-8 form from the message's arriving
+    /// PUBLISH when it was adopted as the 3.1.1 form, so each recipient's encoding copies bytes.
+    /// </summary>
+    private static PublishPacket BuildShared5(Delivery delivery)
+    {
+        var packet = Build(delivery, 0, dup: false, delivery.Message.Properties);
+        if (delivery.SharedPublish311 is { } arrived) packet.CopyTopicFrom(arrived);
+        return packet;
     }
 
     private static MqttProperties? CreateProperties(Delivery delivery, DateTimeOffset now)

@@ -30,6 +30,13 @@ public sealed class PublishPacket : MqttPacket
         _topicUtf8 = utf8;
     }
 
+    /// <summary>Sets <see cref="Topic"/> to <paramref name="source"/>'s, with its UTF-8 form when that is known.</summary>
+    public void CopyTopicFrom(PublishPacket source)
+    {
+        if (source.TopicUtf8 is { } utf8) SetTopic(source.Topic, utf8);
+        else Topic = source.Topic;
+    }
+
     /// <summary>The UTF-8 form of <see cref="Topic"/> when known (see <see cref="SetTopic"/>); null otherwise.</summary>
     internal byte[]? TopicUtf8 => ReferenceEquals(_topicUtf8Of, Topic) ? _topicUtf8 : null;
 }

@@ -128,6 +128,48 @@ public sealed class SharedDeliveryFormsTests(ServerFixture fixture, ITestOutputH
     }
 
     [Fact]
+    public async Task FanOut_V5Qos0_PlainSubscribersShareOneForm_AliasAndIdentifierSubscribersGetTheirOwn()
+    {
+        // 5.0 recipients that take no Topic Alias share one PUBLISH per message; the writer of a connection that takes
+        // aliases rewrites its own copy, and a Subscription Identifier is its session's alone [MQTT-3.3.4-3].
+        var topic = NewTopic();
+        // The aliasing subscriber first: its writer then runs before the others' in each fan-out.
+        var aliasing = await ConnectAsync(ProtocolVersion.V500, properties: new MqttProperties { TopicAliasMaximum = 5 });
+        await aliasing.SubscribeGrantedAsync(topic);
+        var plain = new[] { await ConnectAsync(ProtocolVersion.V500), await ConnectAsync(ProtocolVersion.V500) };
+        foreach (var client in plain) await client.SubscribeGrantedAsync(topic);
+        var withId = await ConnectAsync(ProtocolVersion.V500);
+        await withId.SubscribeGrantedAsync(topic, properties: new MqttProperties { SubscriptionIdentifiers = [9] });
+        var publisher = await ConnectAsync(ProtocolVersion.V500);
+        for (var i = 0; i < 3; i++)
+        {
+            await publisher.PublishAsync(topic, $"m{i}", properties: new MqttProperties { ContentType = "text/plain", UserProperties = [new("k", $"{i}")] });
+        }
+
+        var plainRaw = new List<string>();
+        foreach (var client in plain)
+        {
+            var raw = new List<byte[]>();
+            for (var i = 0; i < 3; i++) raw.Add(await client.ReceiveRawAsync());
+            plainRaw.Add(string.Join(' ', raw.Select(Convert.ToHexString)));
+            var decoded = raw.Select(r => Assert.IsType<PublishPacket>(client.Decode(r))).ToList();
+            Assert.All(decoded, p => Assert.Equal(topic, p.Topic));
+            Assert.All(decoded, p => Assert.Null(p.Properties?.TopicAlias));
+            Assert.All(decoded, p => Assert.Null(p.Properties?.SubscriptionIdentifiers));
+            Assert.All(decoded, p => Assert.Equal("text/plain", p.Properties?.ContentType));
+            Assert.Equal(["0", "1", "2"], decoded.Select(p => p.Properties!.UserProperties![0].Value));
+        }
+        Assert.Equal(plainRaw[0], plainRaw[1]);
+
+        var aliased = await aliasing.ReceivePublishesAsync(3);
+        Assert.Contains(aliased, p => p.Topic.Length == 0 && p.Properties?.TopicAlias is not null);
+        Assert.Equal(["m0", "m1", "m2"], aliased.Select(p => Text(p.Payload)));
+        var identified = await withId.ReceivePublishesAsync(3);
+        Assert.All(identified, p => Assert.Equal([9u], p.Properties?.SubscriptionIdentifiers ?? []));
+        Assert.All(identified, p => Assert.Equal(topic, p.Topic));
+    }
+
+    [Fact]
     public async Task Qos1PublishToQos0AndQos1Subscribers_EachGetsItsQos_V311Qos0CopiesShareNothingPerRecipient()
     {
         // [MQTT-3.8.4-8] downgrade; the QoS 0 form is built from the message, not the decoded QoS 1 PUBLISH.
