@@ -35,6 +35,24 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
 
     public int Count => _sessions.Count;
 
+    /// <summary>Entries in the deadline queue, stale ones included (tests check that they stay bounded).</summary>
+    internal int QueuedDeadlines
+    {
+        get
+        {
+            lock (_lock) return _deadlines.Count;
+        }
+    }
+
+    /// <summary>Offline sessions waiting for a deadline.</summary>
+    internal int WaitingSessions
+    {
+        get
+        {
+            lock (_lock) return _earliestQueued.Count;
+        }
+    }
+
     /// <summary>Every session, enumerated in place (<c>Values</c> would take every lock and copy them all).</summary>
     public IEnumerable<Session> All
     {

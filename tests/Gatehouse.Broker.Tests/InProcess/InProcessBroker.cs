@@ -1,0 +1,99 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Gatehouse.Broker.Connections;
+using Gatehouse.Protocol;
+using Gatehouse.Protocol.Packets;
+using Gatehouse.Storage;
+using Gatehouse.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Gatehouse.Broker.Tests.InProcess;
+
+/// <summary>
+/// A broker in the test's own process on a <see cref="ManualClock"/>, reached over real loopback TCP by
+/// <see cref="MqttTestClient"/>s: for behaviour that depends on when deadlines are noticed (will delay, session expiry),
+/// which a server process on the real clock can only show by racing it. Each accepted socket is handed to the broker
+/// as a stream pipe; no security (anonymous clients), the in-memory store.
+/// </summary>
+internal sealed class InProcessBroker : IAsyncDisposable
+{
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<Task> _connections = [];
+    private Task? _acceptLoop;
+
+    private InProcessBroker(BrokerOptions options)
+    {
+        Broker = new MqttBroker(options, new MemoryBrokerStore(), NullLoggerFactory.Instance, Clock);
+    }
+
+    public ManualClock Clock { get; } = new();
+    public MqttBroker Broker { get; }
+    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    public static async Task<InProcessBroker> StartAsync(BrokerOptions? options = null)
+    {
+        var broker = new InProcessBroker(options ?? new BrokerOptions());
+        await broker.Broker.StartAsync(CancellationToken.None);
+        broker._listener.Start();
+        broker._acceptLoop = broker.AcceptAsync();
+        return broker;
+    }
+
+    public Task<MqttTestClient> ConnectAsync(string clientId, bool cleanStart = true, MqttProperties? properties = null,
+        WillMessage? will = null)
+        => MqttTestClient.ConnectNewAsync(Port, ProtocolVersion.V500, clientId, cleanStart, keepAlive: 0, properties, will);
+
+    private async Task AcceptAsync()
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await _listener.AcceptSocketAsync(_stopping.Token);
+            }
+            catch (Exception) when (_stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            socket.NoDelay = true;
+            var stream = new NetworkStream(socket, ownsSocket: true);
+            var pipe = new StreamDuplexPipe(PipeReader.Create(stream), PipeWriter.Create(stream));
+            var info = new ConnectionInfo("tcp", socket.RemoteEndPoint, socket.LocalEndPoint, IsSecure: false);
+            lock (_connections) _connections.Add(RunAsync(pipe, info, stream));
+        }
+    }
+
+    private async Task RunAsync(StreamDuplexPipe pipe, ConnectionInfo info, NetworkStream stream)
+    {
+        try
+        {
+            await Broker.HandleConnectionAsync(pipe, info, CancellationToken.None);
+        }
+        finally
+        {
+            await stream.DisposeAsync();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync();
+        _listener.Stop();
+        if (_acceptLoop is not null) await _acceptLoop;
+        await Broker.ShutdownAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+        await Broker.DisposeAsync();
+        Task[] running;
+        lock (_connections) running = [.. _connections];
+        await Task.WhenAll(running).WaitAsync(TimeSpan.FromSeconds(10));
+        _stopping.Dispose();
+    }
+
+    private sealed class StreamDuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = input;
+        public PipeWriter Output { get; } = output;
+    }
+}

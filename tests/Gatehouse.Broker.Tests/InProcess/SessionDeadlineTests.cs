@@ -1,0 +1,155 @@
+using Gatehouse.Protocol;
+using Gatehouse.Protocol.Packets;
+using Gatehouse.Testing;
+
+namespace Gatehouse.Broker.Tests.InProcess;
+
+/// <summary>
+/// Delayed wills and session expiry against a clock the test moves: what a client finds when it reconnects after a
+/// deadline that no timer has acted on yet, and that the deadline queue stays correct when it drops stale entries.
+/// </summary>
+public sealed class SessionDeadlineTests : IAsyncLifetime
+{
+    private InProcessBroker _hub = null!;
+
+    public async Task InitializeAsync() => _hub = await InProcessBroker.StartAsync();
+
+    public async Task DisposeAsync() => await _hub.DisposeAsync();
+
+    private static WillMessage Will(string topic, uint delaySeconds) => new()
+    {
+        Topic = topic, Payload = "gone"u8.ToArray(), Properties = new MqttProperties { WillDelayInterval = delaySeconds },
+    };
+
+    private static MqttProperties Expiry(uint seconds) => new() { SessionExpiryInterval = seconds };
+
+    private async Task<MqttTestClient> WatchAsync(string topic)
+    {
+        var watcher = await _hub.ConnectAsync("watcher-" + topic);
+        await watcher.SubscribeGrantedAsync(topic);
+        return watcher;
+    }
+
+    /// <summary>Drops the connection without DISCONNECT and waits until the broker has seen it go.</summary>
+    private async Task DropAsync(MqttTestClient client, string clientId)
+    {
+        await client.AbortAsync();
+        await Eventually.Assert(() => _hub.Broker.Sessions.Find(clientId) is { IsConnected: false }, $"{clientId} is offline");
+    }
+
+    private async Task<ConnAckPacket> ReconnectAsync(string clientId, uint expirySeconds)
+    {
+        var client = await MqttTestClient.OpenAsync(_hub.Port, ProtocolVersion.V500, clientId);
+        return await client.ConnectAsync(clientId, cleanStart: false, keepAlive: 0, Expiry(expirySeconds));
+    }
+
+    [Fact]
+    public async Task The_will_goes_out_when_its_delay_ends_and_not_before()
+    {
+        // [MQTT-3.1.3-9]: published when the Will Delay Interval has passed (or the session ended, if earlier).
+        var watcher = await WatchAsync("will/punctual");
+        var client = await _hub.ConnectAsync("punctual", properties: Expiry(60), will: Will("will/punctual", 10));
+        await DropAsync(client, "punctual");
+
+        _hub.Clock.Advance(TimeSpan.FromSeconds(9.9));
+        _hub.Clock.RunDueTimers();
+        await watcher.ExpectNoPacketAsync();
+
+        _hub.Clock.Advance(TimeSpan.FromSeconds(0.1));
+        _hub.Clock.RunDueTimers();
+        Assert.Equal("gone", Text((await watcher.ReceivePublishAsync()).Payload));
+        Assert.True(_hub.Broker.Sessions.Find("punctual") is { IsConnected: false }, "the session outlives its will (expiry 60 s)");
+    }
+
+    [Fact]
+    public async Task Reconnecting_after_the_will_delay_but_before_the_broker_acted_publishes_the_will_and_resumes_the_session()
+    {
+        // Only a connection within the delay cancels the will [MQTT-3.1.3-9]; the session itself has not expired.
+        var watcher = await WatchAsync("will/late");
+        var client = await _hub.ConnectAsync("late", properties: Expiry(60), will: Will("will/late", 10));
+        await DropAsync(client, "late");
+
+        _hub.Clock.Advance(TimeSpan.FromSeconds(10.5)); // no timer runs: the reconnect gets there first
+        var connAck = await ReconnectAsync("late", 60);
+        Assert.Equal(ReasonCode.Success, connAck.ReasonCode);
+        Assert.True(connAck.SessionPresent);
+        Assert.Equal("gone", Text((await watcher.ReceivePublishAsync()).Payload));
+
+        _hub.Clock.Advance(TimeSpan.FromSeconds(30));
+        _hub.Clock.RunDueTimers();
+        await watcher.ExpectNoPacketAsync(); // published once, not again by the deadline that was queued for it
+    }
+
+    [Fact]
+    public async Task Reconnecting_after_the_session_expired_but_before_the_broker_acted_finds_no_session_and_the_will_goes_out()
+    {
+        // [MQTT-3.1.2-23]: the session is gone at its expiry, sweep or no sweep; the will goes with it [MQTT-3.1.3-9].
+        var watcher = await WatchAsync("will/expired");
+        var client = await _hub.ConnectAsync("expired", properties: Expiry(5), will: Will("will/expired", 30));
+        await client.SubscribeGrantedAsync("kept/while/present");
+        await DropAsync(client, "expired");
+
+        _hub.Clock.Advance(TimeSpan.FromSeconds(6));
+        var connAck = await ReconnectAsync("expired", 60);
+        Assert.Equal(ReasonCode.Success, connAck.ReasonCode);
+        Assert.False(connAck.SessionPresent);
+        Assert.Equal("gone", Text((await watcher.ReceivePublishAsync()).Payload));
+
+        _hub.Clock.Advance(TimeSpan.FromSeconds(60));
+        _hub.Clock.RunDueTimers();
+        await watcher.ExpectNoPacketAsync();
+    }
+
+    [Fact]
+    public async Task Reconnecting_within_the_will_delay_cancels_the_will()
+    {
+        var watcher = await WatchAsync("will/cancelled");
+        var client = await _hub.ConnectAsync("cancelled", properties: Expiry(60), will: Will("will/cancelled", 10));
+        await DropAsync(client, "cancelled");
+
+        _hub.Clock.Advance(TimeSpan.FromSeconds(9));
+        var connAck = await ReconnectAsync("cancelled", 60);
+        Assert.True(connAck.SessionPresent);
+
+        _hub.Clock.Advance(TimeSpan.FromSeconds(120));
+        _hub.Clock.RunDueTimers();
+        await watcher.ExpectNoPacketAsync();
+    }
+
+    [Fact]
+    public async Task Stale_deadlines_are_dropped_and_the_sessions_still_waiting_expire_on_time()
+    {
+        // Sessions with a week-long expiry that reconnect with Clean Start leave stale entries behind; once those
+        // outnumber the live ones by the margin the queue is rebuilt. A few sessions keep waiting with short expiries.
+        const int Churn = 1_200;
+        var waiting = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            var id = $"waiting-{i}";
+            await DropAsync(await _hub.ConnectAsync(id, properties: Expiry(100)), id);
+            waiting.Add(id);
+        }
+        foreach (var ids in Enumerable.Range(0, Churn).Select(i => $"churn-{i}").Chunk(100))
+        {
+            var clients = await Task.WhenAll(ids.Select(id => _hub.ConnectAsync(id, properties: Expiry(7 * 24 * 3600))));
+            await Task.WhenAll(clients.Select(client => client.AbortAsync()));
+            await Eventually.Assert(() => ids.All(id => _hub.Broker.Sessions.Find(id) is { IsConnected: false }), "the clients are offline");
+            var again = await Task.WhenAll(ids.Select(id => _hub.ConnectAsync(id, cleanStart: true))); // ends the week-long sessions
+            await Task.WhenAll(again.Select(client => client.DisconnectAsync()));
+        }
+
+        var sessions = _hub.Broker.Sessions;
+        Assert.InRange(sessions.QueuedDeadlines, 0, 2 * sessions.WaitingSessions + 1024);
+        Assert.Equal(3, sessions.WaitingSessions);
+
+        _hub.Clock.Advance(TimeSpan.FromSeconds(99));
+        _hub.Clock.RunDueTimers();
+        Assert.All(waiting, id => Assert.NotNull(sessions.Find(id)));
+        _hub.Clock.Advance(TimeSpan.FromSeconds(1));
+        _hub.Clock.RunDueTimers();
+        Assert.All(waiting, id => Assert.Null(sessions.Find(id)));
+        Assert.Equal(0, sessions.WaitingSessions);
+    }
+
+    private static string Text(ReadOnlyMemory<byte> bytes) => System.Text.Encoding.UTF8.GetString(bytes.Span);
+}
