@@ -7,18 +7,34 @@ using Microsoft.Extensions.Logging;
 namespace Gatehouse.Broker;
 
 /// <summary>The services every broker component shares. One per broker instance; nothing here is global.</summary>
-public sealed class BrokerContext(BrokerOptions options, IBrokerStore store, TimeProvider time, ILoggerFactory loggerFactory)
+public sealed class BrokerContext
 {
-    public BrokerOptions Options { get; } = options;
-    public IBrokerStore Store { get; } = store;
-    public TimeProvider Time { get; } = time;
-    public ILoggerFactory LoggerFactory { get; } = loggerFactory;
+    public BrokerContext(BrokerOptions options, IBrokerStore store, TimeProvider time, ILoggerFactory loggerFactory)
+    {
+        Options = options;
+        Store = store;
+        Time = time;
+        LoggerFactory = loggerFactory;
+        StartedAt = time.GetUtcNow();
+        Limits = new LimitReporter(loggerFactory.CreateLogger("Gatehouse.Limits"), time);
+        Heap = new HeapLimit(options.HeapLimitBytes, Limits, time);
+        ConnectionLog = loggerFactory.CreateLogger("Gatehouse.Connections");
+        ChannelLog = loggerFactory.CreateLogger("Gatehouse.Channel");
+        _nextMessageId = StartedAt.ToUnixTimeMilliseconds() << 16;
+    }
+
+    public BrokerOptions Options { get; }
+    public IBrokerStore Store { get; }
+    public TimeProvider Time { get; }
+    public ILoggerFactory LoggerFactory { get; }
     public BrokerMetrics Metrics { get; } = new();
-    public DateTimeOffset StartedAt { get; } = time.GetUtcNow();
-    public LimitReporter Limits { get; } = new(loggerFactory.CreateLogger("Gatehouse.Limits"), time);
+    public DateTimeOffset StartedAt { get; }
+    public LimitReporter Limits { get; }
+    /// <summary>The broker-wide memory bound on queueing (see <see cref="BrokerOptions.HeapLimitBytes"/>).</summary>
+    public HeapLimit Heap { get; }
     /// <summary>The loggers of every connection and channel, shared here rather than held by each of them.</summary>
-    internal ILogger ConnectionLog { get; } = loggerFactory.CreateLogger("Gatehouse.Connections");
-    internal ILogger ChannelLog { get; } = loggerFactory.CreateLogger("Gatehouse.Channel");
+    internal ILogger ConnectionLog { get; }
+    internal ILogger ChannelLog { get; }
     /// <summary>Authentication and authorization; null = none (every check is skipped with this one null test).</summary>
     public IBrokerSecurity? Security { get; init; }
 
@@ -31,7 +47,7 @@ public sealed class BrokerContext(BrokerOptions options, IBrokerStore store, Tim
     /// </summary>
     internal MqttProperties? PlainConnAckProperties;
 
-    private long _nextMessageId = time.GetUtcNow().ToUnixTimeMilliseconds() << 16;
+    private long _nextMessageId;
 
     /// <summary>Unique and increasing across restarts (seeded from the clock) so stored message ids never collide.</summary>
     public long NextMessageId() => Interlocked.Increment(ref _nextMessageId);

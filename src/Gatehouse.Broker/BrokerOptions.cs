@@ -34,6 +34,14 @@ public sealed class BrokerOptions
     public long MaxQueuedBytes { get; set; } = 64L * 1024 * 1024;
 
     /// <summary>
+    /// Managed heap size past which no message is queued for any session (offline, or beyond its in-flight window):
+    /// the bound on the sum of all sessions' queues, which the per-session limits do not give. Refusals are counted and
+    /// reported as a full queue's are (a 5.0 publisher gets 0x97). 0 = 75 % of the memory available to the process
+    /// (physical memory, or the container's limit).
+    /// </summary>
+    public long HeapLimitBytes { get; set; }
+
+    /// <summary>
     /// Backpressure on publishers: when a connected client falls behind (see <see cref="BackpressureHighWaterMessages"/>
     /// and <see cref="BackpressureHighWaterBytes"/>), publishers whose messages are queued for it wait until it has caught
     /// up. A client that takes nothing for this many milliseconds is treated as stalled: the publishers go on and nobody

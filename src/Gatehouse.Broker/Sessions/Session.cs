@@ -356,6 +356,13 @@ public sealed class Session
                 $"session {ClientId} holds {QueuedCountLocked} messages, {_queuedBytes} bytes; message on {delivery.Message.Topic} dropped");
             return false;
         }
+        if (_context.Heap.IsReached)
+        {
+            BrokerMetrics.Add(ref _context.Metrics.DroppedQueueFull);
+            BrokerMetrics.Add(ref _context.Metrics.MessagesDropped);
+            _context.Limits.Hit("HeapLimitBytes (queueing)", $"message on {delivery.Message.Topic} not queued for session {ClientId}");
+            return false;
+        }
         (_queue ??= new Queue<Delivery>()).Enqueue(delivery);
         _queuedBytes += delivery.Message.Payload.Length;
         return true;

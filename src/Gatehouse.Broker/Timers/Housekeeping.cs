@@ -39,6 +39,7 @@ public sealed class Housekeeping(BrokerContext context, ConnectionRegistry conne
         }
         _due.Clear();
         sessions.Sweep(now);
+        context.Heap.Check();
         if (now - _lastRetainedSweep >= TimeSpan.FromSeconds(5))
         {
             _lastRetainedSweep = now;
