@@ -83,6 +83,8 @@ public sealed class GatehouseHost : IAsyncDisposable
         }
     }
 
+    private const string InlineCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+
     /// <summary>The plain-TCP MQTT listener runs on Gatehouse's own socket transport unless Kestrel was asked for.</summary>
     private bool IsOwnTcpListener(ListenerSpec spec)
         => spec.Kind == ListenerKind.Mqtt && _plan.Server.TcpTransport == TcpTransportKind.Sockets && SocketListener.IsSupported;
@@ -182,9 +184,19 @@ public sealed class GatehouseHost : IAsyncDisposable
         }
         builder.Services.AddRoutingCore();
 
+        // Kestrel's inline scheduling covers its pipes; the runtime's socket engine reads its own switch when it starts
+        // (Kestrel's first accept, after this), so it is set here unless the environment already decides.
+        if (plan.Server.InlineKestrelCallbacks && Environment.GetEnvironmentVariable(InlineCompletionsVariable) is null)
+        {
+            Environment.SetEnvironmentVariable(InlineCompletionsVariable, "1");
+        }
         builder.WebHost
             .UseKestrelCore()
-            .UseSockets(o => o.MaxReadBufferSize = inputBuffer)
+            .UseSockets(o =>
+            {
+                o.MaxReadBufferSize = inputBuffer;
+                o.UnsafePreferInlineScheduling = plan.Server.InlineKestrelCallbacks;
+            })
             .ConfigureKestrel(kestrel =>
             {
                 kestrel.AddServerHeader = false;
