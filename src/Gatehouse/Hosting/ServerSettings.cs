@@ -51,7 +51,7 @@ public sealed class ServerSettings
     /// socket event threads, as the sockets transport runs its own: socket completions and the pipes' continuations run
     /// inline instead of being handed to the thread pool, which took three to four thread hand-offs per packet. The
     /// broker's connection code never blocks, so nothing is held up. Measured over TLS (broker on one core): 50 pairs at
-    /// 5,000 msg/s p50 1,583 → 511 µs at 77 → 43 % of a core; fan-in 477k → 861k msg/s. False restores the hand-offs.
+    /// 5,000 msg/s, p50 0.9–1.6 ms → 0.5–0.7 ms (docs/PERFORMANCE.md). False restores the hand-offs.
     /// </summary>
     public bool InlineKestrelCallbacks { get; set; } = true;
 
