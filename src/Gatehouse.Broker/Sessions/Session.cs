@@ -350,22 +350,25 @@ public sealed class Session
         var options = _context.Options;
         if (QueuedCountLocked >= options.MaxQueuedMessages || _queuedBytes + delivery.Message.Payload.Length > options.MaxQueuedBytes)
         {
-            BrokerMetrics.Add(ref _context.Metrics.DroppedQueueFull);
-            BrokerMetrics.Add(ref _context.Metrics.MessagesDropped);
-            _context.Limits.Hit("MaxQueuedMessages/MaxQueuedBytes",
+            return Refuse("MaxQueuedMessages/MaxQueuedBytes",
                 $"session {ClientId} holds {QueuedCountLocked} messages, {_queuedBytes} bytes; message on {delivery.Message.Topic} dropped");
-            return false;
         }
         if (_context.Heap.IsReached)
         {
-            BrokerMetrics.Add(ref _context.Metrics.DroppedQueueFull);
-            BrokerMetrics.Add(ref _context.Metrics.MessagesDropped);
-            _context.Limits.Hit("HeapLimitBytes (queueing)", $"message on {delivery.Message.Topic} not queued for session {ClientId}");
-            return false;
+            return Refuse("HeapLimitBytes (queueing)", $"message on {delivery.Message.Topic} not queued for session {ClientId}");
         }
         (_queue ??= new Queue<Delivery>()).Enqueue(delivery);
         _queuedBytes += delivery.Message.Payload.Length;
         return true;
+    }
+
+    /// <summary>A message a queue limit refused: counted as dropped and reported; always false.</summary>
+    private bool Refuse(string limit, string detail)
+    {
+        BrokerMetrics.Add(ref _context.Metrics.DroppedQueueFull);
+        BrokerMetrics.Add(ref _context.Metrics.MessagesDropped);
+        _context.Limits.Hit(limit, detail);
+        return false;
     }
 
     /// <summary>Sends queued messages while the client's Receive Maximum allows [MQTT-3.3.4-9].</summary>
