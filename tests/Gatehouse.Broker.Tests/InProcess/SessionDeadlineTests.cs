@@ -30,6 +30,15 @@ public sealed class SessionDeadlineTests : IAsyncLifetime
         return watcher;
     }
 
+    /// <summary>A watcher subscribed to will/<paramref name="id"/>, and client <paramref name="id"/> gone offline with a delayed will there.</summary>
+    private async Task<MqttTestClient> OfflineWithWillAsync(string id, uint expirySeconds, uint willDelaySeconds)
+    {
+        var watcher = await WatchAsync("will/" + id);
+        var client = await _hub.ConnectAsync(id, properties: Expiry(expirySeconds), will: Will("will/" + id, willDelaySeconds));
+        await DropAsync(client, id);
+        return watcher;
+    }
+
     /// <summary>Drops the connection without DISCONNECT and waits until the broker has seen it go.</summary>
     private async Task DropAsync(MqttTestClient client, string clientId)
     {
@@ -47,9 +56,7 @@ public sealed class SessionDeadlineTests : IAsyncLifetime
     public async Task The_will_goes_out_when_its_delay_ends_and_not_before()
     {
         // [MQTT-3.1.3-9]: published when the Will Delay Interval has passed (or the session ended, if earlier).
-        var watcher = await WatchAsync("will/punctual");
-        var client = await _hub.ConnectAsync("punctual", properties: Expiry(60), will: Will("will/punctual", 10));
-        await DropAsync(client, "punctual");
+        var watcher = await OfflineWithWillAsync("punctual", expirySeconds: 60, willDelaySeconds: 10);
 
         _hub.Clock.Advance(TimeSpan.FromSeconds(9.9));
         _hub.Clock.RunDueTimers();
@@ -65,9 +72,7 @@ public sealed class SessionDeadlineTests : IAsyncLifetime
     public async Task Reconnecting_after_the_will_delay_but_before_the_broker_acted_publishes_the_will_and_resumes_the_session()
     {
         // Only a connection within the delay cancels the will [MQTT-3.1.3-9]; the session itself has not expired.
-        var watcher = await WatchAsync("will/late");
-        var client = await _hub.ConnectAsync("late", properties: Expiry(60), will: Will("will/late", 10));
-        await DropAsync(client, "late");
+        var watcher = await OfflineWithWillAsync("late", expirySeconds: 60, willDelaySeconds: 10);
 
         _hub.Clock.Advance(TimeSpan.FromSeconds(10.5)); // no timer runs: the reconnect gets there first
         var connAck = await ReconnectAsync("late", 60);
@@ -84,10 +89,7 @@ public sealed class SessionDeadlineTests : IAsyncLifetime
     public async Task Reconnecting_after_the_session_expired_but_before_the_broker_acted_finds_no_session_and_the_will_goes_out()
     {
         // [MQTT-3.1.2-23]: the session is gone at its expiry, sweep or no sweep; the will goes with it [MQTT-3.1.3-9].
-        var watcher = await WatchAsync("will/expired");
-        var client = await _hub.ConnectAsync("expired", properties: Expiry(5), will: Will("will/expired", 30));
-        await client.SubscribeGrantedAsync("kept/while/present");
-        await DropAsync(client, "expired");
+        var watcher = await OfflineWithWillAsync("expired", expirySeconds: 5, willDelaySeconds: 30);
 
         _hub.Clock.Advance(TimeSpan.FromSeconds(6));
         var connAck = await ReconnectAsync("expired", 60);
@@ -103,9 +105,7 @@ public sealed class SessionDeadlineTests : IAsyncLifetime
     [Fact]
     public async Task Reconnecting_within_the_will_delay_cancels_the_will()
     {
-        var watcher = await WatchAsync("will/cancelled");
-        var client = await _hub.ConnectAsync("cancelled", properties: Expiry(60), will: Will("will/cancelled", 10));
-        await DropAsync(client, "cancelled");
+        var watcher = await OfflineWithWillAsync("cancelled", expirySeconds: 60, willDelaySeconds: 10);
 
         _hub.Clock.Advance(TimeSpan.FromSeconds(9));
         var connAck = await ReconnectAsync("cancelled", 60);
