@@ -103,21 +103,23 @@ public sealed class BackpressureTests(ITestOutputHelper output) : BlackBoxTest(n
     public async Task ASlowSubscriberThatKeepsTakingMessages_HoldsThePublisherBeyondTheTimeout()
     {
         // The timeout is for clients that take nothing: one that acknowledges a message every 100 ms is slow, not
-        // stalled, and keeps pacing its publisher for as long as it stays above the low-water mark (3 messages).
-        var server = await StartServerAsync("--Broker:MaxInflightMessages=1", "--Broker:BackpressureHighWaterMessages=6",
-            "--Broker:BackpressureTimeoutMs=400");
+        // stalled, and keeps pacing its publisher for as long as it stays above the low-water mark (6 messages). The
+        // timeout (1 s) is ten of the reader's steps, so a loaded test machine pausing the reader cannot pass for a stall.
+        const int count = 32, highWater = 12;
+        var server = await StartServerAsync("--Broker:MaxInflightMessages=1", $"--Broker:BackpressureHighWaterMessages={highWater}",
+            "--Broker:BackpressureTimeoutMs=1000");
         var topic = NewTopic();
         var subscriber = await ConnectAsync(ProtocolVersion.V500, server: server);
         await subscriber.SubscribeGrantedAsync(topic, QoS.AtLeastOnce);
         var publisher = await ConnectAsync(ProtocolVersion.V500, server: server);
 
-        // m0 goes out, m1..m15 queue; from m6 on (6 queued) the acknowledgements are held, in order.
-        for (var i = 0; i < 16; i++) await publisher.SendAsync(Numbered(topic, i, QoS.AtLeastOnce, (ushort)(i + 1), payloadSize: 8));
-        for (var i = 0; i < 6; i++) Assert.Equal((ushort)(i + 1), (await publisher.ReceiveAsync<PubAckPacket>()).PacketId);
+        // m0 goes out, m1..m31 queue; from m12 on (12 queued) the acknowledgements are held, in order.
+        for (var i = 0; i < count; i++) await publisher.SendAsync(Numbered(topic, i, QoS.AtLeastOnce, (ushort)(i + 1), payloadSize: 8));
+        for (var i = 0; i < highWater; i++) Assert.Equal((ushort)(i + 1), (await publisher.ReceiveAsync<PubAckPacket>()).PacketId);
         var slowReader = Task.Run(async () =>
         {
             var numbers = new List<int>();
-            for (var i = 0; i < 16; i++)
+            for (var i = 0; i < count; i++)
             {
                 var publish = await subscriber.ReceivePublishAsync();
                 numbers.Add(BinaryPrimitives.ReadInt32BigEndian(publish.Payload.Span));
@@ -126,11 +128,12 @@ public sealed class BackpressureTests(ITestOutputHelper output) : BlackBoxTest(n
             }
             return numbers;
         });
-        // Draining 13 messages at one per 100 ms takes about 1.3 s; a wait ended by the 400 ms timeout would not.
-        await publisher.ExpectNoPacketAsync(TimeSpan.FromMilliseconds(900));
+        // Draining to under 6 queued (26 messages at one per 100 ms) takes about 2.6 s; a wait ended by the 1 s timeout
+        // would release the publisher at about 1 s.
+        await publisher.ExpectNoPacketAsync(TimeSpan.FromMilliseconds(1700));
 
-        for (var i = 6; i < 16; i++) Assert.Equal((ushort)(i + 1), (await publisher.ReceiveAsync<PubAckPacket>()).PacketId);
-        Assert.Equal(Enumerable.Range(0, 16), await slowReader);
+        for (var i = highWater; i < count; i++) Assert.Equal((ushort)(i + 1), (await publisher.ReceiveAsync<PubAckPacket>()).PacketId);
+        Assert.Equal(Enumerable.Range(0, count), await slowReader);
         Assert.DoesNotContain("stalled client", server.Output, StringComparison.Ordinal);
     }
 
