@@ -62,6 +62,7 @@ public sealed partial class KillTests(ITestOutputHelper output) : IDisposable
         var enqueued = new List<long>();
         var removed = new List<long>();
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstEnqueued = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var reading = Task.Run(async () =>
         {
             while (await process.StandardOutput.ReadLineAsync() is { } line)
@@ -69,13 +70,21 @@ public sealed partial class KillTests(ITestOutputHelper output) : IDisposable
                 // A line cut short by the kill has no trailing '!' and is ignored.
                 var match = Line().Match(line);
                 if (line == "ready!") ready.TrySetResult();
-                else if (match.Success) (match.Groups[1].Value == "E" ? enqueued : removed).Add(long.Parse(match.Groups[2].Value));
+                else if (match.Success)
+                {
+                    var isEnqueue = match.Groups[1].Value == "E";
+                    (isEnqueue ? enqueued : removed).Add(long.Parse(match.Groups[2].Value));
+                    if (isEnqueue) firstEnqueued.TrySetResult();
+                }
             }
         });
         var errors = process.StandardError.ReadToEndAsync();
         var started = await Task.WhenAny(ready.Task, process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(30)));
         Assert.True(ready.Task.IsCompleted, $"the helper did not start: {(process.HasExited ? await errors : "timeout")}");
         await Task.Delay(killAfter);
+        // Not before the first enqueue was acknowledged: on a loaded machine the helper may need longer than 50 ms for
+        // it, and an iteration with nothing acknowledged tests nothing (the caller asserts there was something).
+        await Task.WhenAny(firstEnqueued.Task, process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(30)));
         process.Kill(); // SIGKILL
         await process.WaitForExitAsync();
         await reading;

@@ -50,15 +50,17 @@ public sealed class BackpressureTests(ITestOutputHelper output) : BlackBoxTest(n
     public async Task ASubscriberThatStopsReading_DelaysItsPublishersForOneTimeoutOnly()
     {
         // One client that stops reading must not throttle everyone who publishes to it: after BackpressureTimeoutMs it
-        // counts as stalled, its QoS 0 messages are dropped at the hard limit, and the others get everything.
+        // counts as stalled, its QoS 0 messages are dropped at the hard limit, and the others get everything. The healthy
+        // subscriber reads in this test process: the timeout (2 s) is long enough that a pause of the loaded process
+        // cannot make it look stalled too (and lose messages at the hard limit), as 300 ms could.
         var server = await StartServerAsync("--Broker:MaxQueuedBytes=1048576", "--Broker:BackpressureHighWaterBytes=65536",
-            "--Broker:BackpressureTimeoutMs=300", "--Broker:SysIntervalSeconds=1");
+            "--Broker:BackpressureTimeoutMs=2000", "--Broker:SysIntervalSeconds=1");
         var topic = NewTopic();
         using var stalled = await RawSubscriber.ConnectAsync(server.MqttPort, ProtocolVersion.V500, NewClientId("stalled"), topic);
         using var healthy = await RawSubscriber.ConnectAsync(server.MqttPort, ProtocolVersion.V500, NewClientId("healthy"), topic);
         var publisher = await ConnectAsync(ProtocolVersion.V500, server: server);
 
-        // Waiting 300 ms per message for the stalled client would take hours; one wait takes 300 ms.
+        // Waiting 2 s per message for the stalled client would take hours; one wait takes 2 s.
         const int count = 16 * 1024;
         var reading = healthy.ReadNumberedAsync(count, TimeSpan.FromSeconds(60));
         for (var i = 0; i < count; i++) await publisher.SendAsync(Numbered(topic, i));
@@ -82,13 +84,14 @@ public sealed class BackpressureTests(ITestOutputHelper output) : BlackBoxTest(n
     [Fact]
     public async Task APublisherHeldBackLongerThanItsKeepAlive_IsNotDisconnectedForIt()
     {
-        // While the broker does not read a publisher (backpressure, here 3 s until the subscriber counts as stalled), what
-        // the publisher sends waits in the socket: its keep-alive (1 s, so 1.5 s without a packet) must not run out.
+        // While the broker does not read a publisher (backpressure, here 6 s until the subscriber counts as stalled), what
+        // the publisher sends waits in the socket: its keep-alive (2 s, so 3 s without a packet) must not run out. The hold
+        // is twice that; and 3 s (not 1.5 s) is more than a pause of the loaded test process between its sends can last.
         var server = await StartServerAsync("--Broker:MaxQueuedBytes=1048576", "--Broker:BackpressureHighWaterBytes=65536",
-            "--Broker:BackpressureTimeoutMs=3000");
+            "--Broker:BackpressureTimeoutMs=6000");
         var topic = NewTopic();
         using var stalled = await RawSubscriber.ConnectAsync(server.MqttPort, ProtocolVersion.V500, NewClientId("stalled"), topic);
-        var publisher = await ConnectAsync(ProtocolVersion.V500, keepAlive: 1, server: server);
+        var publisher = await ConnectAsync(ProtocolVersion.V500, keepAlive: 2, server: server);
 
         const int count = 16 * 1024;
         await Task.Run(async () =>

@@ -11,18 +11,18 @@ public sealed class TightLimitsServer : ServerFixture
 {
     public const uint MaxPacketSize = 2048;
 
-    protected override ServerProcessOptions Options => new()
-    {
-        Arguments =
-        [
-            "--max-packet-size", MaxPacketSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--Broker:MaxQueuedMessages=5",
-            "--Broker:MaxSubscriptionsPerSession=3",
-            "--Broker:MaxTopicLevels=5",
-            "--Broker:MaxTopicLength=100",
-            "--Broker:MaxInflightMessages=2",
-        ],
-    };
+    /// <summary>The server's arguments (for a test that needs a server of its own with one more).</summary>
+    public static readonly string[] Arguments =
+    [
+        "--max-packet-size", MaxPacketSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        "--Broker:MaxQueuedMessages=5",
+        "--Broker:MaxSubscriptionsPerSession=3",
+        "--Broker:MaxTopicLevels=5",
+        "--Broker:MaxTopicLength=100",
+        "--Broker:MaxInflightMessages=2",
+    ];
+
+    protected override ServerProcessOptions Options => new() { Arguments = Arguments };
 }
 
 /// <summary>Issue 2 item 8: every limit is enforced and reported to the client with the right code.</summary>
@@ -184,11 +184,15 @@ public sealed class LimitsTests(TightLimitsServer fixture, ITestOutputHelper out
     public async Task ASlowConnectedSubscriber_HoldsThePublishersAcknowledgement_UntilItsQueueDrains()
     {
         // Backpressure: past half of MaxQueuedMessages (5) the PUBACK waits until the subscriber catches up, so a
-        // publisher that respects its window slows down instead of overrunning the queue.
+        // publisher that respects its window slows down instead of overrunning the queue. A server of its own with a
+        // BackpressureTimeoutMs of 10 s (the shared one has the default 1 s): the held PUBACK must not be released by
+        // the stall timeout, which a pause of the loaded test process before the quiet window ends could reach with 1 s;
+        // and only the subscriber catching up can release it within the PUBACK's 5 s wait.
+        var server = await StartServerAsync([.. TightLimitsServer.Arguments, "--Broker:BackpressureTimeoutMs=10000"]);
         var topic = NewTopic();
-        var subscriber = await ConnectAsync(ProtocolVersion.V500);
+        var subscriber = await ConnectAsync(ProtocolVersion.V500, server: server);
         await subscriber.SubscribeGrantedAsync(topic, QoS.AtLeastOnce);
-        var publisher = await ConnectAsync(ProtocolVersion.V500);
+        var publisher = await ConnectAsync(ProtocolVersion.V500, server: server);
         // m0, m1 in flight (MaxInflightMessages = 2), m2 queued: acknowledged at once.
         for (var i = 0; i < 3; i++) Assert.Equal(ReasonCode.Success, (await publisher.PublishAsync(topic, $"m{i}", QoS.AtLeastOnce))!.ReasonCode);
 
