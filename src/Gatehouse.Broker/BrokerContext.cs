@@ -1,5 +1,6 @@
 using Gatehouse.Broker.Diagnostics;
 using Gatehouse.Protocol;
+using Gatehouse.Protocol.Packets;
 using Gatehouse.Security;
 using Gatehouse.Storage;
 using Microsoft.Extensions.Logging;
@@ -46,6 +47,9 @@ public sealed class BrokerContext
     /// behind. Read-only once built; the encoder never writes to it.
     /// </summary>
     internal MqttProperties? PlainConnAckProperties;
+
+    /// <summary>The accepted 5.0 CONNACKs carrying <see cref="PlainConnAckProperties"/>, without and with a session present; built once, never written to.</summary>
+    internal readonly ConnAckPacket?[] PlainConnAcks = new ConnAckPacket?[2];
 
     private long _nextMessageId;
 

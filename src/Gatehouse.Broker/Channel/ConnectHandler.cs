@@ -204,13 +204,8 @@ internal static class ConnectHandler
             return;
         }
 
-        var connAck = new ConnAckPacket
-        {
-            // [MQTT-3.2.2-2] / [MQTT-3.2.2-3]
-            SessionPresent = present,
-            ReasonCode = ReasonCode.Success,
-            Properties = v5 ? BuildConnAckProperties(channel, connect, expiry, assigned ? clientId : null, serverKeepAlive, enhanced, authenticationData) : null,
-        };
+        var connAck = AcceptedConnAck(channel.Context, present,
+            v5 ? BuildConnAckProperties(channel, connect, expiry, assigned ? clientId : null, serverKeepAlive, enhanced, authenticationData) : null);
         channel.IsConnected = true;
         if (!session.Attach(channel, connAck))
         {
@@ -227,6 +222,29 @@ internal static class ConnectHandler
             channel.Log.LogDebug("Client {ClientId} connected from {Remote} (v{Version}, session present {Present})",
                 clientId, channel.RemoteAddress, (int)version, present);
         }
+    }
+
+    // The accepted CONNACKs that carry nothing of their own connection: 3.1.1's, without and with a session present.
+    private static readonly ConnAckPacket[] PlainConnAcks311 =
+    [
+        new() { SessionPresent = false, ReasonCode = ReasonCode.Success },
+        new() { SessionPresent = true, ReasonCode = ReasonCode.Success },
+    ];
+
+    /// <summary>
+    /// The CONNACK accepting a connection [MQTT-3.2.2-2] / [MQTT-3.2.2-3]. One that carries nothing of its own (3.1.1, or
+    /// 5.0 with the broker's plain properties) is a shared instance: a connect storm then leaves no CONNACK behind per
+    /// client. Packets are never written to once queued, so sharing is safe.
+    /// </summary>
+    private static ConnAckPacket AcceptedConnAck(BrokerContext context, bool present, MqttProperties? properties)
+    {
+        var index = present ? 1 : 0;
+        if (properties is null) return PlainConnAcks311[index];
+        if (!ReferenceEquals(properties, context.PlainConnAckProperties))
+        {
+            return new ConnAckPacket { SessionPresent = present, ReasonCode = ReasonCode.Success, Properties = properties };
+        }
+        return context.PlainConnAcks[index] ??= new ConnAckPacket { SessionPresent = present, ReasonCode = ReasonCode.Success, Properties = properties };
     }
 
     private static MqttProperties BuildConnAckProperties(MqttChannel channel, ConnectPacket connect, uint expiry,

@@ -18,6 +18,10 @@ namespace Gatehouse.Broker.Channel;
 /// <remarks>A <see cref="DeadlineEntry"/>: the housekeeping sweep finds it in the broker's deadline wheel when it is due.</remarks>
 public sealed class MqttChannel : DeadlineEntry
 {
+    // This channel's place among the broker's live connections (ConnectionRegistry's list; guarded by its lock).
+    internal MqttChannel? RegistryPrevious;
+    internal MqttChannel? RegistryNext;
+
     // What few connections use (topic aliases, enhanced authentication) lives in one object created on first use.
     private Occasional? _occasional;
     private long _lastReceivedTimestamp;

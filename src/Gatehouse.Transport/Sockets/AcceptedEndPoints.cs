@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 
@@ -8,8 +9,9 @@ namespace Gatehouse.Transport.Sockets;
 /// local endpoint decides, with the remote one, whether a client counts as local (the anonymous policy), so it must be
 /// the address the connection really arrived on: on a listener bound to one address that is the bound endpoint, shared
 /// by every connection (as the runtime's Accept does); on a wildcard listener it is asked for per connection, and a
-/// connection to the same address as the one before shares its object. Not thread-safe: used under the listener's
-/// accept lock.
+/// connection to the same address as the one before shares its object. The remote address is shared the same way:
+/// clients behind one gateway or NAT (or a load generator) arrive from one address, and each would otherwise hold its own
+/// 40-byte copy. Not thread-safe: used under the listener's accept lock.
 /// </summary>
 internal sealed class AcceptedEndPoints
 {
@@ -19,6 +21,10 @@ internal sealed class AcceptedEndPoints
     private SocketAddress _local;
     private SocketAddress _lastLocal;
     private IPEndPoint? _lastLocalEndPoint;
+    // The raw address of the last peer and the IPAddress made from it.
+    private readonly byte[] _lastRemote;
+    private int _lastRemoteLength;
+    private IPAddress? _lastRemoteAddress;
 
     public AcceptedEndPoints(IPEndPoint bound)
     {
@@ -27,6 +33,7 @@ internal sealed class AcceptedEndPoints
         Remote = NewAddress(bound.AddressFamily);
         _local = NewAddress(bound.AddressFamily);
         _lastLocal = NewAddress(bound.AddressFamily);
+        _lastRemote = new byte[Remote.Buffer.Length];
     }
 
     /// <summary>The buffer accept4 fills with the peer's address.</summary>
@@ -34,7 +41,22 @@ internal sealed class AcceptedEndPoints
 
     /// <summary>The peer of the connection just accepted (from <see cref="Remote"/>). On a dual-mode listener an IPv4
     /// peer is an IPv4-mapped IPv6 address, as the runtime reports it.</summary>
-    public IPEndPoint RemoteEndPoint() => (IPEndPoint)_bound.Create(Remote);
+    public IPEndPoint RemoteEndPoint()
+    {
+        // sockaddr_in and sockaddr_in6 alike: the family in bytes 0-1, the port in 2-3 (network order), the address (and
+        // for IPv6 flow and scope) after it. Same bytes apart from the port: the same address.
+        var raw = Remote.Buffer.Span[..Remote.Size];
+        var last = _lastRemote.AsSpan(0, _lastRemoteLength);
+        if (_lastRemoteAddress is not null && raw.Length == last.Length && raw[..2].SequenceEqual(last[..2]) && raw[4..].SequenceEqual(last[4..]))
+        {
+            return new IPEndPoint(_lastRemoteAddress, BinaryPrimitives.ReadUInt16BigEndian(raw[2..4]));
+        }
+        var endPoint = (IPEndPoint)_bound.Create(Remote);
+        raw.CopyTo(_lastRemote);
+        _lastRemoteLength = raw.Length;
+        _lastRemoteAddress = endPoint.Address;
+        return endPoint;
+    }
 
     public IPEndPoint LocalEndPoint(SocketFileHandle connection)
     {

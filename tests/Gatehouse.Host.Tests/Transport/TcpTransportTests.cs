@@ -55,6 +55,40 @@ public sealed class TcpTransportTests
 
     [Theory]
     [MemberData(nameof(Transports))]
+    public async Task Each_connection_is_known_by_its_own_remote_address_and_port(string transport)
+    {
+        // Connections from one address share its IPAddress in the sockets transport; each must still be reported with
+        // its own port, and one from another address with that address (127.0.0.2 is loopback too on Linux).
+        await using var server = await ServerProcess.StartAsync(new ServerProcessOptions
+        {
+            Arguments = [.. TransportArguments(transport), "--Logging:LogLevel:Gatehouse.Channel=Debug"],
+        });
+        var clients = new List<(string Id, TcpClient Client)>();
+        try
+        {
+            foreach (var (id, source) in new[] { ("ep-a", "127.0.0.1"), ("ep-b", "127.0.0.1"), ("ep-c", "127.0.0.2"), ("ep-d", "127.0.0.1") })
+            {
+                var client = new TcpClient(new IPEndPoint(IPAddress.Parse(source), 0)) { NoDelay = true };
+                clients.Add((id, client));
+                await client.ConnectAsync(IPAddress.Loopback, server.MqttPort);
+                await client.GetStream().WriteAsync(MqttWire.Connect(ProtocolVersion.V311, id));
+                MqttWire.AssertSuccessfulConnAck(await MqttWire.ReadPacketAsync(client.GetStream()));
+            }
+            foreach (var (id, client) in clients)
+            {
+                var from = (IPEndPoint)client.Client.LocalEndPoint!;
+                await Eventually.Assert(() => server.Output.Contains($"Client {id} connected from {from.Address}:{from.Port} ", StringComparison.Ordinal),
+                    $"the log names {id}'s endpoint {from}");
+            }
+        }
+        finally
+        {
+            foreach (var (_, client) in clients) client.Dispose();
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
     public async Task A_publish_larger_than_every_buffer_arrives_whole(string transport)
     {
         await using var server = await StartAsync(transport);
