@@ -39,11 +39,14 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>, IC
     private Exception? _error;
     private bool _completed;
 
-    private ManualResetValueTaskSourceCore<ReadResult> _wait;
+    // A waiting read. Its result is only "canceled or not": the ReadResult is made from the buffer when the reader
+    // takes it (the buffer belongs to the reader's turn from the completion on), so the wait does not carry a 32-byte
+    // ReadResult through every idle connection's life.
+    private ManualResetValueTaskSourceCore<bool> _wait;
     private int _state;
     private int _cancelRequested;
-    private CancellationToken _waitToken;
-    private CancellationTokenRegistration _waitCancellation;
+    // Only a read given a cancelable token (the linger drain) needs this; other connections never create it.
+    private WaitCancellation? _cancellation;
 
     public SocketInput(SocketConnection connection) => _connection = connection;
 
@@ -56,7 +59,8 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>, IC
             // Nothing buffered and nothing readable right now: wait for readiness without holding a buffer.
             ReleaseBufferIfEmpty();
             _wait.Reset();
-            _waitToken = cancellationToken;
+            if (cancellationToken.CanBeCanceled) (_cancellation ??= new WaitCancellation()).Token = cancellationToken;
+            else if (_cancellation is not null) _cancellation.Token = default;
             if (Interlocked.CompareExchange(ref _state, Waiting, Idle) == Signaled)
             {
                 // Readiness was reported after the receive above found nothing: receive again.
@@ -87,7 +91,12 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>, IC
         return false;
     }
 
-    public ReadResult GetCompletedRead() => _wait.GetResult(_wait.Version);
+    public ReadResult GetCompletedRead() => CompletedRead(_wait.Version);
+
+    /// <summary>The result of the completed wait <paramref name="token"/>: throws what it failed with, else what is buffered.</summary>
+    private ReadResult CompletedRead(short token) => _wait.GetResult(token)
+        ? new ReadResult(Buffered(), isCanceled: true, isCompleted: false)
+        : Result();
 
     public override bool TryRead(out ReadResult result)
     {
@@ -180,14 +189,8 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>, IC
             if (Volatile.Read(ref _cancelRequested) != 0 && ClaimWait()) FinishCanceled();
             return;
         }
-        try
-        {
-            _wait.SetResult(Result());
-        }
-        catch (Exception ex)
-        {
-            _wait.SetException(ex);
-        }
+        // Not canceled; the reader makes the ReadResult (or meets the socket's error) from the buffer when it takes it.
+        _wait.SetResult(false);
     }
 
     /// <summary>
@@ -196,8 +199,8 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>, IC
     /// </summary>
     private void RegisterWaitCancellation()
     {
-        if (!_waitToken.CanBeCanceled) return;
-        _waitCancellation = _waitToken.UnsafeRegister(static (state, token) =>
+        if (_cancellation is not { Token.CanBeCanceled: true } cancellation) return;
+        cancellation.Registration = cancellation.Token.UnsafeRegister(static (state, token) =>
         {
             var input = (SocketInput)state!;
             if (input.ClaimWait()) input._wait.SetException(new OperationCanceledException(token));
@@ -208,8 +211,11 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>, IC
     private bool ClaimWait()
     {
         if (Interlocked.CompareExchange(ref _state, Idle, Waiting) != Waiting) return false;
-        _waitCancellation.Unregister();
-        _waitCancellation = default;
+        if (_cancellation is { } cancellation)
+        {
+            cancellation.Registration.Unregister();
+            cancellation.Registration = default;
+        }
         return true;
     }
 
@@ -218,7 +224,7 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>, IC
         Volatile.Write(ref _cancelRequested, 0);
         // Not inline: the canceller (a close, a timer) must not run the rest of the read loop on its own stack.
         ThreadPool.UnsafeQueueUserWorkItem(static input =>
-            input._wait.SetResult(new ReadResult(input.Buffered(), isCanceled: true, isCompleted: false)), this, preferLocal: false);
+            input._wait.SetResult(true), this, preferLocal: false);
     }
 
     private ReadOnlySequence<byte> Buffered()
@@ -292,8 +298,15 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>, IC
         _start = _end = 0;
     }
 
-    ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _wait.GetResult(token);
+    ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => CompletedRead(token);
     ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => _wait.GetStatus(token);
     void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token,
         ValueTaskSourceOnCompletedFlags flags) => _wait.OnCompleted(continuation, state, token, flags);
+
+    /// <summary>A cancelable read's token and its registration.</summary>
+    private sealed class WaitCancellation
+    {
+        public CancellationToken Token;
+        public CancellationTokenRegistration Registration;
+    }
 }
