@@ -148,7 +148,7 @@ public sealed class MqttBroker : IAsyncDisposable
     public async Task ShutdownAsync(CancellationToken cancellationToken)
     {
         _shuttingDown = true;
-        var channels = Connections.All.ToList();
+        var channels = Connections.All;
         _log.LogInformation("Shutting down: disconnecting {Count} connections", channels.Count);
         foreach (var channel in channels) channel.DisconnectByServer(ReasonCode.ServerShuttingDown);
         while (Connections.Count > 0 && !cancellationToken.IsCancellationRequested)
