@@ -15,11 +15,10 @@ namespace Gatehouse.Broker.Connections;
 /// runs only while packets are queued (started by whoever queues into an idle queue, see <see cref="OutboundQueue"/>):
 /// an idle connection holds no writer.
 /// </summary>
-public sealed class ClientConnection : IThreadPoolWorkItem
+public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
 {
     private readonly IDuplexPipe _transport;
     private readonly MqttBroker _broker;
-    private readonly OutboundQueue _outbound = new();
     private long _queuedPublishBytes;
     // Set while more PUBLISH payload waits to be written than BackpressureHighWaterBytes: publishers wait on it.
     private RoomSignal? _room;
@@ -53,6 +52,8 @@ public sealed class ClientConnection : IThreadPoolWorkItem
     /// </summary>
     internal bool IsReadPaused => _readPaused;
     private BrokerContext Context => _broker.Context;
+    /// <summary>The packets waiting for the writer: this connection itself, as an <see cref="OutboundQueue"/>.</summary>
+    private OutboundQueue Outgoing => this;
     private ILogger Log => _broker.Context.ConnectionLog;
 
     /// <summary>
@@ -298,7 +299,7 @@ public sealed class ClientConnection : IThreadPoolWorkItem
             // Close() completed the queue: a running writer sends what is queued and stops; none starts again. A peer that
             // stopped reading would keep it waiting (and this connection and its socket open) forever: after a grace
             // period its flush is cancelled, which stops it.
-            var writerStopped = _outbound.WhenWriterStopped();
+            var writerStopped = Outgoing.WhenWriterStopped();
             try
             {
                 await writerStopped.WaitAsync(UnreadGrace).ConfigureAwait(false);
@@ -349,8 +350,8 @@ public sealed class ClientConnection : IThreadPoolWorkItem
     {
         if (packet is PublishPacket publish) Interlocked.Add(ref _queuedPublishBytes, publish.Payload.Length);
         var outcome = durable is null or { IsCompletedSuccessfully: true }
-            ? _outbound.TryWrite(new Outbound(packet, null, null))
-            : _outbound.TryWrite(new Outbound(packet, durable, onFailure));
+            ? Outgoing.TryWrite(new Outbound(packet, null, null))
+            : Outgoing.TryWrite(new Outbound(packet, durable, onFailure));
         if (outcome != QueueWrite.StartWriter) return outcome == QueueWrite.Queued;
         // Inside a read loop's batch the writer starts at the batch's end, on that thread (DeferredWrites).
         if (!DeferredWrites.TryDefer(this)) ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
@@ -422,7 +423,7 @@ public sealed class ClientConnection : IThreadPoolWorkItem
     public void Close()
     {
         if (Interlocked.Exchange(ref _closing, 1) != 0) return;
-        _outbound.Complete();
+        Outgoing.Complete();
         _transport.Input.CancelPendingRead();
         ReleaseRoomIfDrained(stopping: true);
     }
@@ -473,7 +474,7 @@ public sealed class ClientConnection : IThreadPoolWorkItem
             do
             {
                 var written = 0L;
-                while (_outbound.TryRead(out var item))
+                while (Outgoing.TryRead(out var item))
                 {
                     if (item.Durable is { } durable)
                     {
@@ -524,7 +525,7 @@ public sealed class ClientConnection : IThreadPoolWorkItem
                 if (flush.IsCompleted || flush.IsCanceled) return;
                 ReleaseRoomIfDrained(stopping: false);
             }
-            while (!_outbound.TryRetire());
+            while (!Outgoing.TryRetire());
             stopped = false;
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException
@@ -544,7 +545,7 @@ public sealed class ClientConnection : IThreadPoolWorkItem
                 // The peer is gone or a packet's store state failed: nothing more is sent. Output is completed by
                 // RunAsync, after any linger.
                 Close();
-                _outbound.StopWriter();
+                Outgoing.StopWriter();
                 ReleaseRoomIfDrained(stopping: true);
             }
         }
