@@ -6,12 +6,12 @@ namespace Gatehouse.Transport.Sockets;
 /// <summary>
 /// One accepted TCP connection as the broker sees it: a duplex pipe whose reader and writer work on the socket
 /// directly (see <see cref="SocketInput"/> and <see cref="SocketOutput"/>). The socket is watched by one
-/// <see cref="ReadinessLoop"/> from the start and closes once both sides are completed.
+/// <see cref="ReadinessLoop"/> from the start and closes once both sides are completed. The connection is its own reader
+/// (it derives from <see cref="SocketInput"/>, which saves every connection an object); the writer is an object of its own.
 /// </summary>
-internal sealed class SocketConnection : IDuplexPipe, IReadinessTarget
+internal sealed class SocketConnection : SocketInput, IDuplexPipe, IReadinessTarget
 {
     private readonly SocketListener _listener;
-    private readonly SocketInput _input;
     private readonly SocketOutput _output;
     private readonly ReadinessLoop _loop;
     private readonly GCHandle _registration;
@@ -22,30 +22,29 @@ internal sealed class SocketConnection : IDuplexPipe, IReadinessTarget
         Handle = socket;
         _listener = listener;
         _loop = loop;
-        _input = new SocketInput(this);
         _output = new SocketOutput(this);
         _registration = loop.Register(socket, this);
     }
 
-    public PipeReader Input => _input;
+    public PipeReader Input => this;
     public PipeWriter Output => _output;
 
     /// <summary>The connection's only owner of its descriptor; disposed once both sides completed.</summary>
-    internal SocketFileHandle Handle { get; }
+    internal override SocketFileHandle Handle { get; }
 
-    internal int MaxInputBufferSize => _listener.MaxInputBufferSize;
+    internal override int MaxInputBufferSize => _listener.MaxInputBufferSize;
 
     void IReadinessTarget.OnReady(uint events)
     {
         // Error and hang-up are reported whatever was asked for: both sides see them (a receive or a send then fails).
-        if ((events & ~Epoll.Out) != 0) _input.OnReadable();
+        if ((events & ~Epoll.Out) != 0) OnReadable();
         if ((events & (Epoll.Out | Epoll.Err | Epoll.Hup)) != 0) _output.OnWritable();
     }
 
     /// <summary>The writer found the socket's buffer full: from now on writability is reported too.</summary>
     internal void WatchWritable() => _loop.WatchWritable(Handle, _registration);
 
-    internal void OnInputCompleted() => OnSideCompleted();
+    private protected override void OnInputCompleted() => OnSideCompleted();
 
     internal void OnOutputCompleted()
     {

@@ -12,8 +12,12 @@ namespace Gatehouse.Transport.Sockets;
 /// buffer. An idle connection holds no buffer at all: when nothing is readable the buffer goes back to the pool and the
 /// read waits for the <see cref="ReadinessLoop"/> to report the socket readable; the read loop then continues on that
 /// loop's thread, with no pipe and no thread hand-off in between.
+/// <para>
+/// <see cref="SocketConnection"/> derives from it: the reader is part of every connection, and as an object of its own
+/// it cost each one a header and two references (32 bytes). What it needs of the connection is abstract here.
+/// </para>
 /// </summary>
-internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>, ICallbackReader
+internal abstract class SocketInput : PipeReader, IValueTaskSource<ReadResult>, ICallbackReader
 {
     private const int MinimumReceive = 8 * 1024;
 
@@ -22,8 +26,6 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>, IC
     private const int Idle = 0;
     private const int Waiting = 1;
     private const int Signaled = 2;
-
-    private readonly SocketConnection _connection;
 
     // Unconsumed bytes are _buffer[_start.._end); _examinedAll says the reader needs more than that before it can go on.
     // Only the side that owns the reader's turn (the reader, or whoever completes its wait) touches these.
@@ -48,7 +50,14 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>, IC
     // Only a read given a cancelable token (the linger drain) needs this; other connections never create it.
     private WaitCancellation? _cancellation;
 
-    public SocketInput(SocketConnection connection) => _connection = connection;
+    /// <summary>The connection's descriptor, received from.</summary>
+    internal abstract SocketFileHandle Handle { get; }
+
+    /// <summary>The largest the receive buffer may grow (the largest packet the broker accepts).</summary>
+    internal abstract int MaxInputBufferSize { get; }
+
+    /// <summary>The reader was completed: the connection closes once its writer is too.</summary>
+    private protected abstract void OnInputCompleted();
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
@@ -148,7 +157,7 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>, IC
             _buffer = null;
             ArrayPool<byte>.Shared.Return(buffer);
         }
-        _connection.OnInputCompleted();
+        OnInputCompleted();
     }
 
     /// <summary>
@@ -241,7 +250,7 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>, IC
     {
         EnsureSpace();
         var room = _buffer.Length - _end;
-        var received = NonBlockingIo.Receive(_connection.Handle, _buffer.AsSpan(_end, room), out var error);
+        var received = NonBlockingIo.Receive(Handle, _buffer.AsSpan(_end, room), out var error);
         switch (error)
         {
             case SocketError.Success when received == 0:
@@ -279,7 +288,7 @@ internal sealed class SocketInput : PipeReader, IValueTaskSource<ReadResult>, IC
         else
         {
             // A packet larger than the buffer: grow, bounded by the largest packet the broker accepts.
-            var maxBufferSize = _connection.MaxInputBufferSize;
+            var maxBufferSize = MaxInputBufferSize;
             if (_buffer.Length >= maxBufferSize) throw new IOException($"input buffer limit of {maxBufferSize} bytes reached");
             var larger = ArrayPool<byte>.Shared.Rent(Math.Min(maxBufferSize, _buffer.Length * 2));
             _buffer.AsSpan(_start, length).CopyTo(larger);
