@@ -26,7 +26,8 @@ internal enum QueueWrite
 /// A packet queued alone waits in a field; only when two are queued at once is a <c>Queue&lt;T&gt;</c> created, so a
 /// connection that only ever has one at a time (CONNACK, PINGRESP, an acknowledgement) never allocates one. It is
 /// guarded by this object's monitor rather than a <c>Lock</c>: an uncontended monitor lives in the object header, so it
-/// costs an idle connection nothing (the class is internal; nothing else locks on it).
+/// costs an idle connection nothing (nothing else locks on it: neither a queue nor the connection that is one is ever
+locked for anything else).
 /// Invariant: while packets are queued, a writer is running or about to start.
 /// <para>
 /// <see cref="ClientConnection"/> derives from it rather than holding one: the queue is part of every connection, and as
