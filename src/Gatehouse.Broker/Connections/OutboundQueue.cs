@@ -27,7 +27,7 @@ internal enum QueueWrite
 /// connection that only ever has one at a time (CONNACK, PINGRESP, an acknowledgement) never allocates one. It is
 /// guarded by this object's monitor rather than a <c>Lock</c>: an uncontended monitor lives in the object header, so it
 /// costs an idle connection nothing (nothing else locks on it: neither a queue nor the connection that is one is ever
-locked for anything else).
+/// locked for anything else).
 /// Invariant: while packets are queued, a writer is running or about to start.
 /// <para>
 /// <see cref="ClientConnection"/> derives from it rather than holding one: the queue is part of every connection, and as
