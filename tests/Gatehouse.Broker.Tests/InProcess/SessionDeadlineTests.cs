@@ -8,14 +8,8 @@ namespace Gatehouse.Broker.Tests.InProcess;
 /// Delayed wills and session expiry against a clock the test moves: what a client finds when it reconnects after a
 /// deadline that no timer has acted on yet, and that the deadline queue stays correct when it drops stale entries.
 /// </summary>
-public sealed class SessionDeadlineTests : IAsyncLifetime
+public sealed class SessionDeadlineTests : InProcessBrokerTest
 {
-    private InProcessBroker _hub = null!;
-
-    public async Task InitializeAsync() => _hub = await InProcessBroker.StartAsync();
-
-    public async Task DisposeAsync() => await _hub.DisposeAsync();
-
     private static WillMessage Will(string topic, uint delaySeconds) => new()
     {
         Topic = topic, Payload = "gone"u8.ToArray(), Properties = new MqttProperties { WillDelayInterval = delaySeconds },
@@ -25,7 +19,7 @@ public sealed class SessionDeadlineTests : IAsyncLifetime
 
     private async Task<MqttTestClient> WatchAsync(string topic)
     {
-        var watcher = await _hub.ConnectAsync("watcher-" + topic);
+        var watcher = await Hub.ConnectAsync("watcher-" + topic);
         await watcher.SubscribeGrantedAsync(topic);
         return watcher;
     }
@@ -34,7 +28,7 @@ public sealed class SessionDeadlineTests : IAsyncLifetime
     private async Task<MqttTestClient> OfflineWithWillAsync(string id, uint expirySeconds, uint willDelaySeconds)
     {
         var watcher = await WatchAsync("will/" + id);
-        var client = await _hub.ConnectAsync(id, properties: Expiry(expirySeconds), will: Will("will/" + id, willDelaySeconds));
+        var client = await Hub.ConnectAsync(id, properties: Expiry(expirySeconds), will: Will("will/" + id, willDelaySeconds));
         await DropAsync(client, id);
         return watcher;
     }
@@ -43,12 +37,12 @@ public sealed class SessionDeadlineTests : IAsyncLifetime
     private async Task DropAsync(MqttTestClient client, string clientId)
     {
         await client.AbortAsync();
-        await Eventually.Assert(() => _hub.Broker.Sessions.Find(clientId) is { IsConnected: false }, $"{clientId} is offline");
+        await Eventually.Assert(() => Hub.Broker.Sessions.Find(clientId) is { IsConnected: false }, $"{clientId} is offline");
     }
 
     private async Task<ConnAckPacket> ReconnectAsync(string clientId, uint expirySeconds)
     {
-        var client = await MqttTestClient.OpenAsync(_hub.Port, ProtocolVersion.V500, clientId);
+        var client = await MqttTestClient.OpenAsync(Hub.Port, ProtocolVersion.V500, clientId);
         return await client.ConnectAsync(clientId, cleanStart: false, keepAlive: 0, Expiry(expirySeconds));
     }
 
@@ -58,14 +52,14 @@ public sealed class SessionDeadlineTests : IAsyncLifetime
         // [MQTT-3.1.3-9]: published when the Will Delay Interval has passed (or the session ended, if earlier).
         var watcher = await OfflineWithWillAsync("punctual", expirySeconds: 60, willDelaySeconds: 10);
 
-        _hub.Clock.Advance(TimeSpan.FromSeconds(9.9));
-        _hub.Clock.RunDueTimers();
+        Hub.Clock.Advance(TimeSpan.FromSeconds(9.9));
+        Hub.Clock.RunDueTimers();
         await watcher.ExpectNoPacketAsync();
 
-        _hub.Clock.Advance(TimeSpan.FromSeconds(0.1));
-        _hub.Clock.RunDueTimers();
+        Hub.Clock.Advance(TimeSpan.FromSeconds(0.1));
+        Hub.Clock.RunDueTimers();
         Assert.Equal("gone", Text((await watcher.ReceivePublishAsync()).Payload));
-        Assert.True(_hub.Broker.Sessions.Find("punctual") is { IsConnected: false }, "the session outlives its will (expiry 60 s)");
+        Assert.True(Hub.Broker.Sessions.Find("punctual") is { IsConnected: false }, "the session outlives its will (expiry 60 s)");
     }
 
     [Fact]
@@ -74,14 +68,14 @@ public sealed class SessionDeadlineTests : IAsyncLifetime
         // Only a connection within the delay cancels the will [MQTT-3.1.3-9]; the session itself has not expired.
         var watcher = await OfflineWithWillAsync("late", expirySeconds: 60, willDelaySeconds: 10);
 
-        _hub.Clock.Advance(TimeSpan.FromSeconds(10.5)); // no timer runs: the reconnect gets there first
+        Hub.Clock.Advance(TimeSpan.FromSeconds(10.5)); // no timer runs: the reconnect gets there first
         var connAck = await ReconnectAsync("late", 60);
         Assert.Equal(ReasonCode.Success, connAck.ReasonCode);
         Assert.True(connAck.SessionPresent);
         Assert.Equal("gone", Text((await watcher.ReceivePublishAsync()).Payload));
 
-        _hub.Clock.Advance(TimeSpan.FromSeconds(30));
-        _hub.Clock.RunDueTimers();
+        Hub.Clock.Advance(TimeSpan.FromSeconds(30));
+        Hub.Clock.RunDueTimers();
         await watcher.ExpectNoPacketAsync(); // published once, not again by the deadline that was queued for it
     }
 
@@ -91,14 +85,14 @@ public sealed class SessionDeadlineTests : IAsyncLifetime
         // [MQTT-3.1.2-23]: the session is gone at its expiry, sweep or no sweep; the will goes with it [MQTT-3.1.3-9].
         var watcher = await OfflineWithWillAsync("expired", expirySeconds: 5, willDelaySeconds: 30);
 
-        _hub.Clock.Advance(TimeSpan.FromSeconds(6));
+        Hub.Clock.Advance(TimeSpan.FromSeconds(6));
         var connAck = await ReconnectAsync("expired", 60);
         Assert.Equal(ReasonCode.Success, connAck.ReasonCode);
         Assert.False(connAck.SessionPresent);
         Assert.Equal("gone", Text((await watcher.ReceivePublishAsync()).Payload));
 
-        _hub.Clock.Advance(TimeSpan.FromSeconds(60));
-        _hub.Clock.RunDueTimers();
+        Hub.Clock.Advance(TimeSpan.FromSeconds(60));
+        Hub.Clock.RunDueTimers();
         await watcher.ExpectNoPacketAsync();
     }
 
@@ -107,12 +101,12 @@ public sealed class SessionDeadlineTests : IAsyncLifetime
     {
         var watcher = await OfflineWithWillAsync("cancelled", expirySeconds: 60, willDelaySeconds: 10);
 
-        _hub.Clock.Advance(TimeSpan.FromSeconds(9));
+        Hub.Clock.Advance(TimeSpan.FromSeconds(9));
         var connAck = await ReconnectAsync("cancelled", 60);
         Assert.True(connAck.SessionPresent);
 
-        _hub.Clock.Advance(TimeSpan.FromSeconds(120));
-        _hub.Clock.RunDueTimers();
+        Hub.Clock.Advance(TimeSpan.FromSeconds(120));
+        Hub.Clock.RunDueTimers();
         await watcher.ExpectNoPacketAsync();
     }
 
@@ -126,27 +120,27 @@ public sealed class SessionDeadlineTests : IAsyncLifetime
         for (var i = 0; i < 3; i++)
         {
             var id = $"waiting-{i}";
-            await DropAsync(await _hub.ConnectAsync(id, properties: Expiry(100)), id);
+            await DropAsync(await Hub.ConnectAsync(id, properties: Expiry(100)), id);
             waiting.Add(id);
         }
         foreach (var ids in Enumerable.Range(0, Churn).Select(i => $"churn-{i}").Chunk(100))
         {
-            var clients = await Task.WhenAll(ids.Select(id => _hub.ConnectAsync(id, properties: Expiry(7 * 24 * 3600))));
+            var clients = await Task.WhenAll(ids.Select(id => Hub.ConnectAsync(id, properties: Expiry(7 * 24 * 3600))));
             await Task.WhenAll(clients.Select(client => client.AbortAsync()));
-            await Eventually.Assert(() => ids.All(id => _hub.Broker.Sessions.Find(id) is { IsConnected: false }), "the clients are offline");
-            var again = await Task.WhenAll(ids.Select(id => _hub.ConnectAsync(id, cleanStart: true))); // ends the week-long sessions
+            await Eventually.Assert(() => ids.All(id => Hub.Broker.Sessions.Find(id) is { IsConnected: false }), "the clients are offline");
+            var again = await Task.WhenAll(ids.Select(id => Hub.ConnectAsync(id, cleanStart: true))); // ends the week-long sessions
             await Task.WhenAll(again.Select(client => client.DisconnectAsync()));
         }
 
-        var sessions = _hub.Broker.Sessions;
+        var sessions = Hub.Broker.Sessions;
         Assert.InRange(sessions.QueuedDeadlines, 0, 2 * sessions.WaitingSessions + 1024);
         Assert.Equal(3, sessions.WaitingSessions);
 
-        _hub.Clock.Advance(TimeSpan.FromSeconds(99));
-        _hub.Clock.RunDueTimers();
+        Hub.Clock.Advance(TimeSpan.FromSeconds(99));
+        Hub.Clock.RunDueTimers();
         Assert.All(waiting, id => Assert.NotNull(sessions.Find(id)));
-        _hub.Clock.Advance(TimeSpan.FromSeconds(1));
-        _hub.Clock.RunDueTimers();
+        Hub.Clock.Advance(TimeSpan.FromSeconds(1));
+        Hub.Clock.RunDueTimers();
         Assert.All(waiting, id => Assert.Null(sessions.Find(id)));
         Assert.Equal(0, sessions.WaitingSessions);
     }
