@@ -27,8 +27,13 @@ public interface IBrokerStore : IAsyncDisposable
 
     ValueTask DeleteSubscription(string clientId, string topicFilter);
 
-    /// <summary>Adds one message to the queues of several sessions; the body is stored once.</summary>
-    ValueTask Enqueue(ApplicationMessage message, IReadOnlyList<QueuedDeliveryRecord> deliveries);
+    /// <summary>
+    /// Adds one message to the queues of several sessions; the body is stored once. <paramref name="accepted"/>, the QoS 2
+    /// packet id the message was published with, is recorded in the same transaction (as <see cref="AddIncomingQoS2"/>
+    /// would): after a crash the store holds both or neither, so the PUBLISH its publisher resends is either known, and
+    /// not routed again, or routed anew; never known while the queue entries are lost [MQTT-4.3.3-10].
+    /// </summary>
+    ValueTask Enqueue(ApplicationMessage message, IReadOnlyList<QueuedDeliveryRecord> deliveries, AcceptedQoS2? accepted = null);
 
     /// <summary>Records the outbound state of a queued delivery (packet id assigned, PUBREC received).</summary>
     ValueTask UpdateDelivery(string clientId, long messageId, ushort packetId, DeliveryState state);
@@ -64,6 +69,9 @@ public sealed record SessionRecord(
     uint ExpiryIntervalSeconds,
     DateTimeOffset? DisconnectedAt,
     WillRecord? PendingWill);
+
+/// <summary>An incoming QoS 2 PUBLISH's packet id in its publisher's session, accepted before PUBREC.</summary>
+public readonly record struct AcceptedQoS2(string ClientId, ushort PacketId);
 
 public sealed record WillRecord(ApplicationMessage Message, DateTimeOffset PublishAt);
 

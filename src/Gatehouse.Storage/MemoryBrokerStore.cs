@@ -67,10 +67,11 @@ public sealed class MemoryBrokerStore : IBrokerStore
         return ValueTask.CompletedTask;
     }
 
-    public ValueTask Enqueue(ApplicationMessage message, IReadOnlyList<QueuedDeliveryRecord> deliveries)
+    public ValueTask Enqueue(ApplicationMessage message, IReadOnlyList<QueuedDeliveryRecord> deliveries, AcceptedQoS2? accepted = null)
     {
         lock (_lock)
         {
+            if (accepted is { } id && _sessions.TryGetValue(id.ClientId, out var publisher)) publisher.IncomingQoS2.Add(id.PacketId);
             foreach (var delivery in deliveries)
             {
                 if (!_sessions.TryGetValue(delivery.ClientId, out var state)) continue;

@@ -229,6 +229,19 @@ public abstract class BrokerStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_message_enqueued_with_its_publishers_QoS2_packet_id_records_both()
+    {
+        await Store.SaveSession(Session("publisher"));
+        await Store.SaveSession(Session("c1"));
+        await Store.Enqueue(Message(1), [To("c1", QoS.ExactlyOnce)], new AcceptedQoS2("publisher", 7));
+
+        var snapshot = await LoadAsync();
+        Assert.Equal(new ushort[] { 7 }, Find(snapshot, "publisher").IncomingQoS2);
+        Assert.Equal(1L, Assert.Single(Find(snapshot, "c1").Deliveries).MessageId);
+        Assert.Empty(Find(snapshot, "c1").IncomingQoS2);
+    }
+
+    [Fact]
     public async Task Deleting_a_session_removes_its_subscriptions_queue_and_packet_ids_and_releases_bodies()
     {
         await Store.SaveSession(Session("c1"));

@@ -53,6 +53,22 @@ public sealed class SqliteBatchTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_QoS2_packet_id_enqueued_with_its_message_is_kept_when_the_batch_undoes_the_delivery()
+    {
+        // The publisher's id must stay even though no queue entry of its message is written: the message was delivered.
+        await _store.SaveSession(Session("publisher"));
+        await _store.SaveSession(Session("c"));
+
+        await _store.InOneBatch(s =>
+            [s.Enqueue(Message(1), [To("c")], new AcceptedQoS2("publisher", 42)).AsTask(), s.RemoveDelivery("c", 1).AsTask()]);
+
+        Assert.Equal(1, _store.Statistics.CoalescedWrites);
+        var snapshot = await Reopen();
+        Assert.Equal([(ushort)42], snapshot.Sessions.Single(x => x.Session.ClientId == "publisher").IncomingQoS2);
+        Assert.Empty(snapshot.Messages);
+    }
+
+    [Fact]
     public async Task Update_then_remove_in_one_batch_leaves_nothing()
     {
         await _store.SaveSession(Session("c"));

@@ -72,7 +72,9 @@ internal static class PublishHandler
             }
             if (duplicate)
             {
-                // [MQTT-4.3.3-10] the message was already accepted: acknowledge again, deliver nothing new.
+                // [MQTT-4.3.3-10] the message was already accepted: acknowledge again, deliver nothing new. This PUBREC
+                // never says more than the store holds: on the same connection it goes out behind the first one, and a
+                // resumed session's CONNACK waited for its session write, which the store commits after the first PUBLISH's.
                 channel.Send(new PubRecPacket { PacketId = publish.PacketId });
                 return ValueTask.CompletedTask;
             }
@@ -93,16 +95,18 @@ internal static class PublishHandler
         };
 
         var barrier = new DurabilityBarrier();
+        AcceptedQoS2? accepted = null;
         if (publish.QoS == QoS.ExactlyOnce)
         {
-            // The packet id is submitted before the message's queue entries, so no subscriber can have the message (an
-            // outgoing QoS 2 PUBLISH waits for its entry to be durable) before the id is durable too: the PUBLISH a
-            // client resends after a crash is then recognised and not routed a second time [MQTT-4.3.3-10].
+            // The packet id is stored in the same operation as the message's queue entries (the router passes it with
+            // them): a crash leaves both or neither, so the PUBLISH a client resends after it is recognised and not
+            // routed a second time, or routed because nothing of it survived [MQTT-4.3.3-10]. Separate operations could
+            // commit in different batches and a crash between them lost the message behind a known id.
             lock (session.Lock) session.AddIncomingQoS2(publish.PacketId);
-            if (session.IsPersistent) barrier.Add(context.Store.AddIncomingQoS2(session.ClientId, publish.PacketId));
+            if (session.IsPersistent) accepted = new AcceptedQoS2(session.ClientId, publish.PacketId);
         }
         if (publish.Retain) channel.Broker.Retained.Apply(message, ref barrier);
-        var reached = channel.Broker.Router.Publish(message, ref barrier, publish);
+        var reached = channel.Broker.Router.Publish(message, ref barrier, publish, accepted);
         // A queue limit refused it for some session: a 5.0 publisher is told (0x97) rather than given a success that
         // would hide the loss; the sessions that took it keep it (a resend is an allowed QoS 1 duplicate for them).
         var reason = barrier.Refused > 0 ? ReasonCode.QuotaExceeded

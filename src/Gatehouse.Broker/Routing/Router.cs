@@ -76,8 +76,19 @@ public sealed class Router(BrokerContext context)
     /// submitted to the store (body once) before the in-memory deliveries, so a later acknowledgement's removal is
     /// always submitted after them. Returns the number of sessions reached. <paramref name="decoded"/> is the PUBLISH the
     /// message came in, if any: it already is the 3.1.1 wire form of a QoS 0 delivery with the same Retain flag.
+    /// <paramref name="accepted"/> is its publisher's QoS 2 packet id when that session is persistent: it is stored with
+    /// the queue entries, in one operation (see <see cref="IBrokerStore.Enqueue"/>), or alone when there are none.
     /// </summary>
-    public int Publish(ApplicationMessage message, ref DurabilityBarrier barrier, PublishPacket? decoded = null)
+    public int Publish(ApplicationMessage message, ref DurabilityBarrier barrier, PublishPacket? decoded = null, AcceptedQoS2? accepted = null)
+    {
+        var reached = Route(message, ref barrier, decoded, ref accepted);
+        // No persistent session queued it: nothing of the message can be lost with the id (a retained copy was submitted
+        // before it, so a crash between the two leaves the id unknown and the resent PUBLISH retains it again).
+        if (accepted is { } alone) barrier.Add(context.Store.AddIncomingQoS2(alone.ClientId, alone.PacketId));
+        return reached;
+    }
+
+    private int Route(ApplicationMessage message, ref DurabilityBarrier barrier, PublishPacket? decoded, ref AcceptedQoS2? accepted)
     {
         var scratch = t_scratch ?? new RoutingScratch();
         t_scratch = null;
@@ -95,7 +106,7 @@ public sealed class Router(BrokerContext context)
                 var planned = new PlannedDelivery();
                 planned.Merge(only, message);
                 deliveries.Add((only.Session, shared.For(planned)));
-                return DeliverAll(message, deliveries, ref barrier);
+                return DeliverAll(message, deliveries, ref barrier, ref accepted);
             }
             var plan = scratch.Plan;
             foreach (var target in matches)
@@ -109,7 +120,7 @@ public sealed class Router(BrokerContext context)
                 // Each shared group gets its own copy, independent of the member's other subscriptions.
                 if (target is ShareGroup group && group.Pick() is { } member) deliveries.Add((member.Session, CreateDelivery(member, message, group)));
             }
-            return DeliverAll(message, deliveries, ref barrier);
+            return DeliverAll(message, deliveries, ref barrier, ref accepted);
         }
         finally
         {
@@ -141,6 +152,17 @@ public sealed class Router(BrokerContext context)
 
     public int DeliverAll(ApplicationMessage message, List<(Session Session, Delivery Delivery)> deliveries, ref DurabilityBarrier barrier)
     {
+        AcceptedQoS2? none = null;
+        return DeliverAll(message, deliveries, ref barrier, ref none);
+    }
+
+    /// <summary>
+    /// Queues the message for the persistent sessions among <paramref name="deliveries"/> (one store operation, which also
+    /// carries <paramref name="accepted"/>; it is then cleared) and hands each session its delivery.
+    /// </summary>
+    private int DeliverAll(ApplicationMessage message, List<(Session Session, Delivery Delivery)> deliveries, ref DurabilityBarrier barrier,
+        ref AcceptedQoS2? accepted)
+    {
         if (context.Security is { } security) RemoveUnauthorized(security, message.Topic, deliveries);
         List<QueuedDeliveryRecord>? records = null;
         foreach (var (session, delivery) in deliveries)
@@ -148,7 +170,11 @@ public sealed class Router(BrokerContext context)
             if (!session.IsPersistent || (delivery.QoS == QoS.AtMostOnce && !context.Options.QueueQoS0WhenOffline)) continue;
             (records ??= []).Add(delivery.ToRecord(session.ClientId));
         }
-        if (records is not null) barrier.Add(context.Store.Enqueue(message, records));
+        if (records is not null)
+        {
+            barrier.Add(context.Store.Enqueue(message, records, accepted));
+            accepted = null;
+        }
         var reached = 0;
         foreach (var (session, delivery) in deliveries)
         {

@@ -115,8 +115,8 @@ public sealed class SqliteBrokerStore : IBrokerStore
     public ValueTask DeleteSubscription(string clientId, string topicFilter) =>
         Submit(new DeleteSubscriptionOperation(clientId, topicFilter));
 
-    public ValueTask Enqueue(ApplicationMessage message, IReadOnlyList<QueuedDeliveryRecord> deliveries) =>
-        Submit(new EnqueueOperation(message, deliveries));
+    public ValueTask Enqueue(ApplicationMessage message, IReadOnlyList<QueuedDeliveryRecord> deliveries, AcceptedQoS2? accepted = null) =>
+        Submit(new EnqueueOperation(message, deliveries, accepted));
 
     public ValueTask UpdateDelivery(string clientId, long messageId, ushort packetId, DeliveryState state) =>
         Submit(new UpdateDeliveryOperation(clientId, messageId, packetId, state));

@@ -45,13 +45,17 @@ internal sealed class DeleteSubscriptionOperation(string clientId, string topicF
     public override void Apply(StoreCommands commands) => commands.DeleteSubscription(clientId, topicFilter);
 }
 
-internal sealed class EnqueueOperation(ApplicationMessage message, IReadOnlyList<QueuedDeliveryRecord> deliveries) : StoreOperation
+internal sealed class EnqueueOperation(ApplicationMessage message, IReadOnlyList<QueuedDeliveryRecord> deliveries, AcceptedQoS2? accepted)
+    : StoreOperation
 {
     // Bit i: a later removal in the same batch undoes delivery i, so it is not written (see BatchCoalescer).
     private ulong _undone;
 
     public override void Apply(StoreCommands commands)
     {
+        // One operation is never split across commits: the packet id and the queue entries become durable together. The
+        // id is kept even when a later removal undoes every delivery: the message was delivered, its resend must be known.
+        if (accepted is { } id) commands.AddIncomingQoS2(id.ClientId, id.PacketId);
         if (AllUndone) return;
         commands.Enqueue(message, deliveries, _undone);
     }
