@@ -55,7 +55,6 @@ public sealed partial class ServerProcess : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly Dictionary<string, int> _listeners = new(StringComparer.OrdinalIgnoreCase);
     private Process? _process;
-    private TaskCompletionSource _ready = NewSignal();
     private TaskCompletionSource _exited = NewSignal();
     private int _droppedLines;
 
@@ -250,8 +249,11 @@ public sealed partial class ServerProcess : IAsyncDisposable
 
     private async Task<LaunchResult> LaunchAsync(CancellationToken cancellationToken)
     {
-        _ready = NewSignal();
-        _exited = NewSignal();
+        // Each launch has its own signals, and only its own process completes them: a killed predecessor's Exited event
+        // may be raised after this launch began, and must not make it look as if the new process had exited.
+        var ready = NewSignal();
+        var exited = NewSignal();
+        _exited = exited;
         lock (_gate) _listeners.Clear();
         var (fileName, prefix) = LocateServer();
         var args = new List<string>(prefix)
@@ -294,9 +296,9 @@ public sealed partial class ServerProcess : IAsyncDisposable
         AddLine($"[test] starting: {CommandLine}");
 
         var process = new Process { StartInfo = startInfo, EnableRaisingEvents = true };
-        process.OutputDataReceived += (_, e) => OnLine(e.Data, "out");
-        process.ErrorDataReceived += (_, e) => OnLine(e.Data, "err");
-        process.Exited += (_, _) => _exited.TrySetResult();
+        process.OutputDataReceived += (_, e) => OnLine(e.Data, "out", ready);
+        process.ErrorDataReceived += (_, e) => OnLine(e.Data, "err", ready);
+        process.Exited += (_, _) => exited.TrySetResult();
         _process?.Dispose();
         _process = process;
         process.Start();
@@ -305,9 +307,9 @@ public sealed partial class ServerProcess : IAsyncDisposable
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.StartTimeout);
-        var first = await Task.WhenAny(_ready.Task, _exited.Task, Task.Delay(Timeout.Infinite, timeout.Token));
-        if (first == _ready.Task) return LaunchResult.Ready;
-        if (first == _exited.Task)
+        var first = await Task.WhenAny(ready.Task, exited.Task, Task.Delay(Timeout.Infinite, timeout.Token));
+        if (first == ready.Task) return LaunchResult.Ready;
+        if (first == exited.Task)
         {
             await process.WaitForExitAsync(CancellationToken.None);
             var output = Output;
@@ -324,14 +326,14 @@ public sealed partial class ServerProcess : IAsyncDisposable
     [GeneratedRegex(@"^gatehouse: (?<name>[\w-]+) listening on (?<address>\S+):(?<port>\d+)")]
     private static partial Regex ListeningLine();
 
-    private void OnLine(string? line, string stream)
+    private void OnLine(string? line, string stream, TaskCompletionSource ready)
     {
         if (line is null) return;
         AddLine($"[{stream}] {line}");
         var trimmed = line.Trim();
         if (trimmed == "gatehouse: ready")
         {
-            _ready.TrySetResult();
+            ready.TrySetResult();
             return;
         }
         var match = ListeningLine().Match(trimmed);
