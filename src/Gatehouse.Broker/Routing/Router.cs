@@ -129,16 +129,31 @@ public sealed class Router(BrokerContext context)
         }
     }
 
-    /// <summary>Gives shared-subscription messages a member left unacknowledged to other members of their groups.</summary>
+    /// <summary>
+    /// Gives shared-subscription messages a member left unacknowledged to other members of their groups. Each is queued
+    /// for the new member before it is removed from the leaver's stored queue: a crash between the two can duplicate
+    /// it (allowed for QoS 1, and a QoS 2 message moves only unsent), never lose it. A session still alive takes back a
+    /// message whose group lost its other members meanwhile; an ended one's messages end with it.
+    /// </summary>
     public void Redeliver(IReadOnlyList<Delivery> orphans, Session leaving)
     {
+        var stored = leaving.IsPersistent && !leaving.Ended;
         foreach (var orphan in orphans)
         {
-            if (orphan.ShareGroup is not { } group || orphan.Message.IsExpired(context.Now)) continue;
-            if (group.Pick(exclude: leaving) is not { } member) continue;
+            if (orphan.ShareGroup is not { } group || orphan.Message.IsExpired(context.Now))
+            {
+                if (stored) context.Store.RemoveDelivery(leaving.ClientId, orphan.Message.Id).Forget();
+                continue;
+            }
+            if (group.Pick(exclude: leaving) is not { } member)
+            {
+                if (!leaving.Ended) leaving.Deliver(orphan);
+                continue;
+            }
             var delivery = CreateDelivery(member, orphan.Message, group);
             var barrier = new DurabilityBarrier();
             DeliverAll(orphan.Message, [(member.Session, delivery)], ref barrier);
+            if (stored) context.Store.RemoveDelivery(leaving.ClientId, orphan.Message.Id).Forget();
         }
     }
 

@@ -247,7 +247,7 @@ public sealed class Session
             Owner = null;
             Channel = null;
             ReleaseRoom();
-            var orphans = TakeSharedLocked();
+            var orphans = TakeSharedLocked(ending: true);
             _inflight = null;
             _queue = null;
             _queuedBytes = 0;
@@ -257,11 +257,13 @@ public sealed class Session
 
     /// <summary>
     /// Removes and returns the shared-subscription messages another member can have instead: queued ones (never sent)
-    /// and QoS 1 ones sent but not acknowledged. Sent QoS 2 messages stay with this client [MQTT-4.8.2-4].
+    /// and QoS 1 ones sent but not acknowledged, of groups that have another member (a lone member keeps its messages
+    /// for when it returns). Sent QoS 2 messages stay with this client [MQTT-4.8.2-4]. The caller removes what it
+    /// gives away from the store once the other member has it queued (<see cref="Routing.Router.Redeliver"/>).
     /// </summary>
     public List<Delivery> TakeUnacknowledgedShared()
     {
-        lock (Lock) return TakeSharedLocked();
+        lock (Lock) return TakeSharedLocked(ending: false);
     }
 
     public void OnPubAck(ushort packetId)
@@ -518,29 +520,29 @@ public sealed class Session
         return ordered;
     }
 
-    private List<Delivery> TakeSharedLocked()
+    /// <summary>What <see cref="TakeUnacknowledgedShared"/> describes; an ending session gives up all of it (its store rows go with it).</summary>
+    private List<Delivery> TakeSharedLocked(bool ending)
     {
         var taken = new List<Delivery>();
+        bool Movable(ShareGroup? group) => group is not null && (ending || group.HasMemberOtherThan(this));
         foreach (var inflight in InflightInSendOrder())
         {
             var packetId = inflight.PacketId;
             // Only QoS 1 moves once sent: a QoS 2 message already sent is completed with this client when it
             // reconnects, and never sent to another member even if the session ends [MQTT-4.8.2-4], [MQTT-4.8.2-5].
-            if (inflight.Delivery.ShareGroup is null || inflight.Delivery.QoS != QoS.AtLeastOnce
+            if (!Movable(inflight.Delivery.ShareGroup) || inflight.Delivery.QoS != QoS.AtLeastOnce
                 || inflight.State != DeliveryState.AwaitingAck) continue;
             _inflight!.Remove(packetId);
             taken.Add(inflight.Delivery);
-            if (IsPersistent) _context.Store.RemoveDelivery(ClientId, inflight.Delivery.Message.Id).Forget();
         }
-        if (_queue is { } queue && queue.Any(d => d.ShareGroup is not null))
+        if (_queue is { } queue && queue.Any(d => Movable(d.ShareGroup)))
         {
             var keep = new Queue<Delivery>();
             foreach (var delivery in queue)
             {
-                if (delivery.ShareGroup is null) { keep.Enqueue(delivery); continue; }
+                if (!Movable(delivery.ShareGroup)) { keep.Enqueue(delivery); continue; }
                 taken.Add(delivery);
                 _queuedBytes -= delivery.Message.Payload.Length;
-                if (IsPersistent) _context.Store.RemoveDelivery(ClientId, delivery.Message.Id).Forget();
             }
             queue.Clear();
             foreach (var delivery in keep) queue.Enqueue(delivery);

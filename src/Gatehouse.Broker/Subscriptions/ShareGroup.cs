@@ -46,6 +46,16 @@ public sealed class ShareGroup : RouteTarget
         }
     }
 
+    /// <summary>Whether someone besides <paramref name="session"/> is a member (and could take its messages).</summary>
+    public bool HasMemberOtherThan(Sessions.Session session)
+    {
+        foreach (var member in Volatile.Read(ref _members))
+        {
+            if (!ReferenceEquals(member.Session, session)) return true;
+        }
+        return false;
+    }
+
     /// <summary>Picks the member for the next message, skipping <paramref name="exclude"/> (a member that just left).</summary>
     public Subscription? Pick(Sessions.Session? exclude = null)
     {

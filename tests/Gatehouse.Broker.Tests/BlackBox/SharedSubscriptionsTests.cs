@@ -126,6 +126,34 @@ public sealed class SharedSubscriptionsTests(ServerFixture fixture, ITestOutputH
     }
 
     [Fact]
+    public async Task ALonePersistentMemberThatLeaves_KeepsItsUnacknowledgedAndQueuedMessages()
+    {
+        // With no other member to take them, what the member had not acknowledged (one sent, the rest waiting behind its
+        // Receive Maximum of 1) stays in its session: every message was acknowledged to the publisher [MQTT-4.8.2-3].
+        var topic = NewTopic();
+        var clientId = NewClientId("lone");
+        var window = new MqttProperties { SessionExpiryInterval = 300, ReceiveMaximum = 1 };
+        var member = await ConnectPersistentAsync(ProtocolVersion.V500, clientId, window);
+        await member.SubscribeGrantedAsync($"$share/lone/{topic}", QoS.AtLeastOnce);
+
+        var publisher = await ConnectAsync(ProtocolVersion.V500);
+        for (var i = 1; i <= 3; i++) await publisher.PublishAsync(topic, $"m{i}", QoS.AtLeastOnce);
+        Assert.Equal("m1", Text((await member.ReceivePublishAsync()).Payload));
+        await member.AbortAsync(); // m1 unacknowledged, m2 and m3 never sent
+
+        var resumed = await ConnectPersistentAsync(ProtocolVersion.V500, clientId, window);
+        var received = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            var publish = await resumed.ReceivePublishAsync(TimeSpan.FromSeconds(10));
+            received.Add(Text(publish.Payload));
+            await resumed.AckAsync(publish);
+        }
+        Assert.Equal(["m1", "m2", "m3"], received.Order());
+        await resumed.ExpectNoPacketAsync();
+    }
+
+    [Fact]
     public async Task SentQoS2MessageOfAMemberThatLeaves_IsNotSentToAnotherMember()
     {
         // [MQTT-4.8.2-5] once a QoS 2 message was sent to a member, it is never sent to another one, even when that
