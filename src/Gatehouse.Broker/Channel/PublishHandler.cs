@@ -136,7 +136,7 @@ internal static class PublishHandler
         // Acknowledged only once every queue holding it (and, for QoS 2, its packet id) is durable. The writer holds
         // the acknowledgement until then, in order, while this read loop goes on: a publisher's window of messages
         // shares group commits instead of waiting for one commit each [MQTT-4.6.0-2], [MQTT-4.6.0-3].
-        channel.Connection.Enqueue(ack, barrier.WhenDurable(), () => OnStoreFailure(channel, session, publish));
+        channel.Connection.Enqueue(ack, barrier.WhenDurable(), OnStoreFailure);
         return ValueTask.CompletedTask;
     }
 
@@ -144,24 +144,31 @@ internal static class PublishHandler
     /// Runs on the writer when the store could not make an accepted PUBLISH durable: it is not acknowledged, so the
     /// client keeps it (a 5.0 client is told why; a 3.1.1 client is disconnected and resends after reconnecting).
     /// </summary>
-    private static MqttPacket? OnStoreFailure(MqttChannel channel, Session session, PublishPacket publish)
+    /// <remarks>
+    /// Static, with what it needs taken from the channel and the held acknowledgement (PUBACK: QoS 1; PUBREC: QoS 2), so
+    /// that queueing an acknowledgement allocates no closure.
+    /// </remarks>
+    private static MqttPacket? OnStoreFailure(MqttChannel channel, MqttPacket heldAck)
     {
         var context = channel.Context;
-        if (publish.QoS == QoS.ExactlyOnce)
+        var session = channel.Session!;
+        var packetId = ((PublishFlowPacket)heldAck).PacketId;
+        var qos2 = heldAck is PubRecPacket;
+        if (qos2)
         {
-            lock (session.Lock) session.RemoveIncomingQoS2(publish.PacketId);
+            lock (session.Lock) session.RemoveIncomingQoS2(packetId);
             // The id may have committed in an earlier batch than the failure: a new message with it must not look like a resend.
-            if (session.IsPersistent) context.Store.RemoveIncomingQoS2(session.ClientId, publish.PacketId).Forget();
+            if (session.IsPersistent) context.Store.RemoveIncomingQoS2(session.ClientId, packetId).Forget();
         }
-        channel.Log.LogError("Store unavailable; PUBLISH from {ClientId} on {Topic} not acknowledged", channel.ClientId, publish.Topic);
+        channel.Log.LogError("Store unavailable; PUBLISH {PacketId} from {ClientId} not acknowledged", packetId, channel.ClientId);
         BrokerMetrics.Add(ref context.Metrics.MessagesDropped);
         if (channel.Version != ProtocolVersion.V500) return null;
         var properties = channel.RequestProblemInformation
             ? new MqttProperties { ReasonString = "the broker cannot store the message right now" }
             : null;
-        return publish.QoS == QoS.AtLeastOnce
-            ? new PubAckPacket { PacketId = publish.PacketId, ReasonCode = ReasonCode.UnspecifiedError, Properties = properties }
-            : new PubRecPacket { PacketId = publish.PacketId, ReasonCode = ReasonCode.UnspecifiedError, Properties = properties };
+        return qos2
+            ? new PubRecPacket { PacketId = packetId, ReasonCode = ReasonCode.UnspecifiedError, Properties = properties }
+            : new PubAckPacket { PacketId = packetId, ReasonCode = ReasonCode.UnspecifiedError, Properties = properties };
     }
 
     /// <summary>PUBREL releases the packet id [MQTT-4.3.3-11]; PUBCOMP answers it, 0x92 if the id was unknown.</summary>

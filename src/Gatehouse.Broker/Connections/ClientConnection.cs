@@ -344,9 +344,10 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
 
     /// <summary>
     /// As <see cref="Enqueue(MqttPacket, Task?)"/>, but if the submission fails <paramref name="onFailure"/> (run on the
-    /// writer) says what to send instead; null from it closes the connection.
+    /// writer with this connection's channel and <paramref name="packet"/>) says what to send instead; null from it
+    /// closes the connection.
     /// </summary>
-    public bool Enqueue(MqttPacket packet, Task? durable, Func<MqttPacket?>? onFailure)
+    public bool Enqueue(MqttPacket packet, Task? durable, Func<MqttChannel, MqttPacket, MqttPacket?>? onFailure)
     {
         if (packet is PublishPacket publish) Interlocked.Add(ref _queuedPublishBytes, publish.Payload.Length);
         var outcome = durable is null or { IsCompletedSuccessfully: true }
@@ -489,7 +490,7 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
                         }
                         if (!durable.IsCompletedSuccessfully)
                         {
-                            if (item.OnFailure?.Invoke() is { } replacement)
+                            if (item.OnFailure?.Invoke(Protocol, item.Packet) is { } replacement)
                             {
                                 written += PacketWriter.Write(_transport.Output, replacement, Protocol.Version);
                                 BrokerMetrics.Add(ref Context.Metrics.MessagesSent);

@@ -2,8 +2,11 @@ using Gatehouse.Protocol.Packets;
 
 namespace Gatehouse.Broker.Connections;
 
-/// <summary>A queued packet and, if it must wait for one, the store submission it waits for.</summary>
-internal readonly record struct Outbound(MqttPacket Packet, Task? Durable, Func<MqttPacket?>? OnFailure);
+/// <summary>
+/// A queued packet and, if it must wait for one, the store submission it waits for. <see cref="OnFailure"/> gets the
+/// connection's channel and the packet, so callers pass a static method and nothing is allocated per packet.
+/// </summary>
+internal readonly record struct Outbound(MqttPacket Packet, Task? Durable, Func<Channel.MqttChannel, MqttPacket, MqttPacket?>? OnFailure);
 
 /// <summary>How <see cref="OutboundQueue.TryWrite"/> went.</summary>
 internal enum QueueWrite
