@@ -81,4 +81,79 @@ public sealed class SharedRedeliveryCrashTests
         var context = $"writes held at the cut: {string.Join(", ", held)}; {writesThatSurvive} survived; the group received {string.Join(", ", received)}";
         Assert.True(received.Contains("m1") && received.Contains("m2"), context);
     }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public async Task Messages_of_a_member_whose_session_ends_reach_the_group_whichever_writes_survived_the_crash(int writesThatSurvive)
+    {
+        var store = new PowerCutStore(new MemoryBrokerStore());
+        var topic = UniqueNames.Topic("ending");
+        var filter = "$share/g/" + topic;
+        var expected = new[] { "m1", "m2", "m3", "m4" };
+        var persistent = new MqttProperties { SessionExpiryInterval = 600 };
+
+        var before = await InProcessBroker.StartAsync(store: store);
+        IReadOnlyList<string> held;
+        try
+        {
+            foreach (var clientId in new[] { "ending-a", "ending-b" })
+            {
+                var member = await MqttTestClient.ConnectNewAsync(before.Port, ProtocolVersion.V500, clientId, properties: persistent);
+                await member.SubscribeGrantedAsync(filter, QoS.AtLeastOnce);
+                await member.DisconnectAsync();
+                await Eventually.Assert(() => before.Broker.Sessions.Find(clientId) is { IsConnected: false }, $"{clientId} is offline");
+            }
+            // Both members offline: round-robin queues two messages with each.
+            await using (var publisher = await MqttTestClient.ConnectNewAsync(before.Port, ProtocolVersion.V500, "ending-p"))
+            {
+                foreach (var payload in expected) await publisher.PublishAsync(topic, payload, QoS.AtLeastOnce);
+            }
+
+            store.Hold();
+            // a starts clean: its session ends, and what it held for the group goes to b.
+            var restart = await MqttTestClient.OpenAsync(before.Port, ProtocolVersion.V500, "ending-a");
+            await restart.SendAsync(MqttTestClient.Encode(new Gatehouse.Protocol.Packets.ConnectPacket
+            {
+                ProtocolVersion = ProtocolVersion.V500, ClientId = "ending-a", CleanStart = true,
+            }, ProtocolVersion.V500));
+            await Eventually.Assert(() => store.Held.Count > 0, "the session's end reached the store");
+            await Task.Delay(200); // the rest of the end's writes are submitted by the same call
+            held = store.Held;
+            await restart.AbortAsync(); // no CONNACK: it waited for the store
+            store.CutPower(writesThatSurvive);
+        }
+        finally
+        {
+            await before.DisposeAsync();
+        }
+
+        await using var after = await InProcessBroker.StartAsync(store: store.Disk);
+        // a never had its CONNACK, so it starts clean again.
+        await using (var again = await MqttTestClient.ConnectNewAsync(after.Port, ProtocolVersion.V500, "ending-a"))
+        {
+            await again.DisconnectAsync();
+        }
+        var received = new List<string>();
+        await using var stayer = await MqttTestClient.OpenAsync(after.Port, ProtocolVersion.V500, "ending-b");
+        await stayer.ConnectAsync("ending-b", cleanStart: false, keepAlive: 0, persistent);
+        while (true)
+        {
+            PublishPacket publish;
+            try
+            {
+                publish = await stayer.ReceivePublishAsync(TimeSpan.FromMilliseconds(500));
+            }
+            catch (MqttTestException)
+            {
+                break;
+            }
+            received.Add(System.Text.Encoding.UTF8.GetString(publish.Payload.Span));
+            await stayer.AckAsync(publish);
+        }
+        var context = $"writes held at the cut: {string.Join(", ", held)}; {writesThatSurvive} survived; b received {string.Join(", ", received)}";
+        Assert.True(expected.All(received.Contains), context);
+    }
 }
