@@ -14,6 +14,34 @@ public sealed class SharedRedeliveryCrashTests
 {
     private static readonly MqttProperties OneInFlight = new() { SessionExpiryInterval = 600, ReceiveMaximum = 1 };
 
+    /// <summary>
+    /// Acknowledges and records what the members receive until every expected payload has arrived (the test's success:
+    /// no quiet window to outlast) or 10 s have passed.
+    /// </summary>
+    private static async Task<List<string>> ReceiveAsync(IReadOnlyList<MqttTestClient> members, IReadOnlyCollection<string> expected)
+    {
+        var received = new List<string>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!expected.All(received.Contains) && DateTime.UtcNow < deadline)
+        {
+            foreach (var member in members)
+            {
+                PublishPacket publish;
+                try
+                {
+                    publish = await member.ReceivePublishAsync(TimeSpan.FromMilliseconds(100));
+                }
+                catch (MqttTestException)
+                {
+                    continue; // nothing for this member just now
+                }
+                received.Add(System.Text.Encoding.UTF8.GetString(publish.Payload.Span));
+                await member.AckAsync(publish);
+            }
+        }
+        return received;
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(1)]
@@ -57,27 +85,11 @@ public sealed class SharedRedeliveryCrashTests
         }
 
         await using var after = await InProcessBroker.StartAsync(store: store.Disk);
-        var received = new List<string>();
-        foreach (var clientId in new[] { "handover-a", "handover-b" })
-        {
-            await using var member = await MqttTestClient.OpenAsync(after.Port, ProtocolVersion.V500, clientId);
-            await member.ConnectAsync(clientId, cleanStart: false, keepAlive: 0, OneInFlight);
-            while (true)
-            {
-                PublishPacket publish;
-                try
-                {
-                    publish = await member.ReceivePublishAsync(TimeSpan.FromMilliseconds(500));
-                }
-                catch (MqttTestException)
-                {
-                    break; // nothing more for this member
-                }
-                received.Add(System.Text.Encoding.UTF8.GetString(publish.Payload.Span));
-                await member.AckAsync(publish);
-            }
-            await member.DisconnectAsync();
-        }
+        await using var a = await MqttTestClient.OpenAsync(after.Port, ProtocolVersion.V500, "handover-a");
+        await a.ConnectAsync("handover-a", cleanStart: false, keepAlive: 0, OneInFlight);
+        await using var b = await MqttTestClient.OpenAsync(after.Port, ProtocolVersion.V500, "handover-b");
+        await b.ConnectAsync("handover-b", cleanStart: false, keepAlive: 0, OneInFlight);
+        var received = await ReceiveAsync([a, b], ["m1", "m2"]);
         var context = $"writes held at the cut: {string.Join(", ", held)}; {writesThatSurvive} survived; the group received {string.Join(", ", received)}";
         Assert.True(received.Contains("m1") && received.Contains("m2"), context);
     }
@@ -136,23 +148,9 @@ public sealed class SharedRedeliveryCrashTests
         {
             await again.DisconnectAsync();
         }
-        var received = new List<string>();
         await using var stayer = await MqttTestClient.OpenAsync(after.Port, ProtocolVersion.V500, "ending-b");
         await stayer.ConnectAsync("ending-b", cleanStart: false, keepAlive: 0, persistent);
-        while (true)
-        {
-            PublishPacket publish;
-            try
-            {
-                publish = await stayer.ReceivePublishAsync(TimeSpan.FromMilliseconds(500));
-            }
-            catch (MqttTestException)
-            {
-                break;
-            }
-            received.Add(System.Text.Encoding.UTF8.GetString(publish.Payload.Span));
-            await stayer.AckAsync(publish);
-        }
+        var received = await ReceiveAsync([stayer], expected);
         var context = $"writes held at the cut: {string.Join(", ", held)}; {writesThatSurvive} survived; b received {string.Join(", ", received)}";
         Assert.True(expected.All(received.Contains), context);
     }
