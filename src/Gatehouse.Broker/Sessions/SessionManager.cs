@@ -241,6 +241,7 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
     {
         const int PerLock = 256;
         List<ApplicationMessage>? wills = null;
+        List<Session>? afterWills = null;
         var more = true;
         while (more)
         {
@@ -256,33 +257,72 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
                     if (taken == PerLock) break;
                     _deadlines.Dequeue();
                     if (_earliestQueued.TryGetValue(session, out var earliest) && earliest == due) _earliestQueued.Remove(session);
-                    RunDeadlinesLocked(session, now, ref wills);
+                    RunDeadlinesLocked(session, now, ref wills, ref afterWills);
                 }
                 ArmTimerLocked();
             }
         }
         if (wills is null) return;
-        foreach (var will in wills) publishWill(will);
+        try
+        {
+            foreach (var will in wills) publishWill(will);
+        }
+        finally
+        {
+            // Even if a publish failed: an expired session left waiting here would otherwise never end.
+            if (afterWills is not null)
+            {
+                lock (_lock)
+                {
+                    foreach (var session in afterWills) FinishAfterWillLocked(session, now);
+                }
+            }
+        }
     }
 
-    /// <summary>What is due for one queued session; then queues it again for its next deadline, if it has one.</summary>
-    private void RunDeadlinesLocked(Session session, DateTimeOffset now, ref List<ApplicationMessage>? wills)
+    /// <summary>
+    /// The second step for a session whose will <see cref="Sweep"/> has just published: only now is the will's removal
+    /// (or the expired session's deletion) submitted to the store, after the will's queue entries, so a crash between
+    /// the two publishes the will again rather than never. Nothing to do if the session was resumed or ended meanwhile.
+    /// </summary>
+    private void FinishAfterWillLocked(Session session, DateTimeOffset now)
+    {
+        if (session.Ended || session.IsConnected || !_sessions.TryGetValue(session.ClientId, out var current) || !ReferenceEquals(current, session))
+            return;
+        var barrier = new DurabilityBarrier();
+        if (session.ExpiresAt is { } expires && expires <= now)
+        {
+            _log.LogInformation("Session {ClientId} expired", session.ClientId);
+            EndLocked(session, ref barrier);
+            return;
+        }
+        Persist(session, ref barrier);
+        ScheduleLocked(session);
+    }
+
+    /// <summary>
+    /// What is due for one queued session; then queues it again for its next deadline, if it has one. A will that goes
+    /// out now (its delay passed, or the session expired [MQTT-3.1.3-9]) is taken and the rest is left to
+    /// <see cref="FinishAfterWillLocked"/>, once the will is published.
+    /// </summary>
+    private void RunDeadlinesLocked(Session session, DateTimeOffset now, ref List<ApplicationMessage>? wills, ref List<Session>? afterWills)
     {
         // Reconnected or gone since it was queued: nothing waits any more.
         if (session.IsConnected || session.Ended) return;
-        if (session.PendingWill is { } will && session.PendingWillAt <= now)
+        var expired = session.ExpiresAt is { } expires && expires <= now;
+        if (session.PendingWill is { } will && (session.PendingWillAt <= now || expired))
         {
             (wills ??= []).Add(will);
             session.PendingWill = null;
             session.PendingWillAt = null;
-            var willBarrier = new DurabilityBarrier();
-            Persist(session, ref willBarrier);
+            (afterWills ??= []).Add(session);
+            return;
         }
-        if (session.ExpiresAt is { } expires && expires <= now)
+        if (expired)
         {
             _log.LogInformation("Session {ClientId} expired", session.ClientId);
             var barrier = new DurabilityBarrier();
-            if (EndLocked(session, ref barrier) is { } pending) (wills ??= []).Add(pending);
+            EndLocked(session, ref barrier);
             return;
         }
         ScheduleLocked(session);
