@@ -140,19 +140,17 @@ public sealed class Router(BrokerContext context)
         var stored = leaving.IsPersistent && !leaving.Ended;
         foreach (var orphan in orphans)
         {
-            if (orphan.ShareGroup is not { } group || orphan.Message.IsExpired(context.Now))
+            // An expired message is dropped [MQTT-3.3.2-5]; the others go to another member, or stay.
+            if (orphan.ShareGroup is { } group && !orphan.Message.IsExpired(context.Now))
             {
-                if (stored) context.Store.RemoveDelivery(leaving.ClientId, orphan.Message.Id).Forget();
-                continue;
+                if (group.Pick(exclude: leaving) is not { } member)
+                {
+                    if (!leaving.Ended) leaving.Deliver(orphan);
+                    continue;
+                }
+                var barrier = new DurabilityBarrier();
+                DeliverAll(orphan.Message, [(member.Session, CreateDelivery(member, orphan.Message, group))], ref barrier);
             }
-            if (group.Pick(exclude: leaving) is not { } member)
-            {
-                if (!leaving.Ended) leaving.Deliver(orphan);
-                continue;
-            }
-            var delivery = CreateDelivery(member, orphan.Message, group);
-            var barrier = new DurabilityBarrier();
-            DeliverAll(orphan.Message, [(member.Session, delivery)], ref barrier);
             if (stored) context.Store.RemoveDelivery(leaving.ClientId, orphan.Message.Id).Forget();
         }
     }
