@@ -289,15 +289,22 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
     {
         if (session.Ended || session.IsConnected || !_sessions.TryGetValue(session.ClientId, out var current) || !ReferenceEquals(current, session))
             return;
-        var barrier = new DurabilityBarrier();
         if (session.ExpiresAt is { } expires && expires <= now)
         {
-            _log.LogInformation("Session {ClientId} expired", session.ClientId);
-            EndLocked(session, ref barrier);
+            ExpireLocked(session);
             return;
         }
+        var barrier = new DurabilityBarrier();
         Persist(session, ref barrier);
         ScheduleLocked(session);
+    }
+
+    /// <summary>Ends a session whose expiry has passed (its will, if any, already taken and published).</summary>
+    private void ExpireLocked(Session session)
+    {
+        _log.LogInformation("Session {ClientId} expired", session.ClientId);
+        var barrier = new DurabilityBarrier();
+        EndLocked(session, ref barrier);
     }
 
     /// <summary>
@@ -320,9 +327,7 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
         }
         if (expired)
         {
-            _log.LogInformation("Session {ClientId} expired", session.ClientId);
-            var barrier = new DurabilityBarrier();
-            EndLocked(session, ref barrier);
+            ExpireLocked(session);
             return;
         }
         ScheduleLocked(session);
