@@ -26,6 +26,10 @@ internal sealed class PowerCutStore(MemoryBrokerStore disk) : IBrokerStore
         }
     }
 
+    /// <summary>For a failing test's message: the writes that were held when the power was cut, and how many reached the disk.</summary>
+    public static string Describe(IReadOnlyList<string> held, int reachedDisk) =>
+        $"writes held at the cut: {string.Join(", ", held)}; {reachedDisk} survived";
+
     /// <summary>From now on nothing reaches the disk, and no submission completes, until <see cref="CutPower"/>.</summary>
     public void Hold()
     {

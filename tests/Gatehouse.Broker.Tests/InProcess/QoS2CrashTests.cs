@@ -59,7 +59,7 @@ public sealed class QoS2CrashTests
         }
 
         await using var after = await InProcessBroker.StartAsync(store: store.Disk);
-        var context = $"writes held at the cut: {string.Join(", ", held)}; {writesThatSurvive} survived";
+        var context = PowerCutStore.Describe(held, writesThatSurvive);
         await using (var publisher = await MqttTestClient.OpenAsync(after.Port, ProtocolVersion.V500, "cut-pub"))
         {
             var connAck = await publisher.ConnectAsync("cut-pub", cleanStart: false, keepAlive: 0, Persistent);
@@ -71,18 +71,8 @@ public sealed class QoS2CrashTests
             await publisher.DisconnectAsync();
         }
 
-        await using var resumed = await MqttTestClient.OpenAsync(after.Port, ProtocolVersion.V500, "cut-sub");
-        await resumed.ConnectAsync("cut-sub", cleanStart: false, keepAlive: 0, Persistent);
-        PublishPacket delivered;
-        try
-        {
-            delivered = await resumed.ReceivePublishAsync(TimeSpan.FromSeconds(5));
-        }
-        catch (MqttTestException)
-        {
-            Assert.Fail($"{context}: the message never reached the subscriber");
-            throw;
-        }
+        var (resumed, delivered) = await RecoveredSession.ResumeAndReceiveAsync(after.Port, "cut-sub", Persistent, context);
+        await using var resumedClient = resumed;
         Assert.Equal("exactly once", System.Text.Encoding.UTF8.GetString(delivered.Payload.Span));
         await resumed.AckAsync(delivered);
         await resumed.ExpectNoPacketAsync(); // no second copy

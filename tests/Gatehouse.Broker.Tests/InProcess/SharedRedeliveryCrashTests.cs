@@ -90,7 +90,7 @@ public sealed class SharedRedeliveryCrashTests
         await using var b = await MqttTestClient.OpenAsync(after.Port, ProtocolVersion.V500, "handover-b");
         await b.ConnectAsync("handover-b", cleanStart: false, keepAlive: 0, OneInFlight);
         var received = await ReceiveAsync([a, b], ["m1", "m2"]);
-        var context = $"writes held at the cut: {string.Join(", ", held)}; {writesThatSurvive} survived; the group received {string.Join(", ", received)}";
+        var context = $"{PowerCutStore.Describe(held, writesThatSurvive)}; the group received {string.Join(", ", received)}";
         Assert.True(received.Contains("m1") && received.Contains("m2"), context);
     }
 
@@ -151,7 +151,7 @@ public sealed class SharedRedeliveryCrashTests
         await using var stayer = await MqttTestClient.OpenAsync(after.Port, ProtocolVersion.V500, "ending-b");
         await stayer.ConnectAsync("ending-b", cleanStart: false, keepAlive: 0, persistent);
         var received = await ReceiveAsync([stayer], expected);
-        var context = $"writes held at the cut: {string.Join(", ", held)}; {writesThatSurvive} survived; b received {string.Join(", ", received)}";
+        var context = $"{PowerCutStore.Describe(held, writesThatSurvive)}; b received {string.Join(", ", received)}";
         Assert.True(expected.All(received.Contains), context);
     }
 }

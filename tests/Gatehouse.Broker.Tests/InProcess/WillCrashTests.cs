@@ -63,19 +63,9 @@ public sealed class WillCrashTests
         await using var after = await InProcessBroker.StartAsync(store: store.Disk);
         after.Clock.Advance(TimeSpan.FromSeconds(20));
         after.Clock.RunDueTimers();
-        await using var resumed = await MqttTestClient.OpenAsync(after.Port, ProtocolVersion.V500, "will-sub");
-        await resumed.ConnectAsync("will-sub", cleanStart: false, keepAlive: 0, subscriberSession);
-        var context = $"writes held at the cut: {string.Join(", ", held)}; {writesThatSurvive} survived";
-        PublishPacket delivered;
-        try
-        {
-            delivered = await resumed.ReceivePublishAsync(TimeSpan.FromSeconds(10));
-        }
-        catch (MqttTestException)
-        {
-            Assert.Fail($"{context}: the will never reached the subscriber");
-            throw;
-        }
+        var (resumed, delivered) = await RecoveredSession.ResumeAndReceiveAsync(after.Port, "will-sub", subscriberSession,
+            PowerCutStore.Describe(held, writesThatSurvive));
+        await using var resumedClient = resumed;
         Assert.Equal("gone", System.Text.Encoding.UTF8.GetString(delivered.Payload.Span));
     }
 }
