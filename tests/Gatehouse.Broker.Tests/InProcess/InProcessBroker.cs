@@ -46,6 +46,19 @@ internal sealed class InProcessBroker : IAsyncDisposable
         WillMessage? will = null)
         => MqttTestClient.ConnectNewAsync(Port, ProtocolVersion.V500, clientId, cleanStart, keepAlive: 0, properties, will);
 
+    /// <summary>Waits until the broker has seen <paramref name="clientId"/>'s connection go (its session stays).</summary>
+    public Task WaitOfflineAsync(string clientId) =>
+        Eventually.Assert(() => Broker.Sessions.Find(clientId) is { IsConnected: false }, $"{clientId} is offline");
+
+    /// <summary>A 5.0 session with <paramref name="properties"/> subscribed to <paramref name="filter"/>, then offline.</summary>
+    public async Task SubscribeOfflineAsync(string clientId, string filter, QoS qos, MqttProperties properties)
+    {
+        await using var client = await MqttTestClient.ConnectNewAsync(Port, ProtocolVersion.V500, clientId, properties: properties);
+        await client.SubscribeGrantedAsync(filter, qos);
+        await client.DisconnectAsync();
+        await WaitOfflineAsync(clientId);
+    }
+
     private async Task AcceptAsync()
     {
         while (!_stopping.IsCancellationRequested)

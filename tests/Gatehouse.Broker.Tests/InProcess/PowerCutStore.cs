@@ -26,6 +26,9 @@ internal sealed class PowerCutStore(MemoryBrokerStore disk) : IBrokerStore
         }
     }
 
+    /// <summary>What is on the disk now (the memory store answers at once).</summary>
+    public StoreSnapshot DiskSnapshot() => disk.LoadAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
+
     /// <summary>For a failing test's message: the writes that were held when the power was cut, and how many reached the disk.</summary>
     public static string Describe(IReadOnlyList<string> held, int reachedDisk) =>
         $"writes held at the cut: {string.Join(", ", held)}; {reachedDisk} survived";

@@ -38,10 +38,7 @@ public sealed class QoS2CrashTests
         IReadOnlyList<string> held;
         try
         {
-            var subscriber = await MqttTestClient.ConnectNewAsync(before.Port, ProtocolVersion.V500, "cut-sub", properties: Persistent);
-            await subscriber.SubscribeGrantedAsync(topic, QoS.ExactlyOnce);
-            await subscriber.DisconnectAsync();
-            await Eventually.Assert(() => before.Broker.Sessions.Find("cut-sub") is { IsConnected: false }, "the subscriber is offline");
+            await before.SubscribeOfflineAsync("cut-sub", topic, QoS.ExactlyOnce, Persistent);
             await using var publisher = await MqttTestClient.ConnectNewAsync(before.Port, ProtocolVersion.V500, "cut-pub", properties: Persistent);
 
             store.Hold();

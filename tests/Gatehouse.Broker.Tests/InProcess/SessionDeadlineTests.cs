@@ -37,7 +37,7 @@ public sealed class SessionDeadlineTests : InProcessBrokerTest
     private async Task DropAsync(MqttTestClient client, string clientId)
     {
         await client.AbortAsync();
-        await Eventually.Assert(() => Hub.Broker.Sessions.Find(clientId) is { IsConnected: false }, $"{clientId} is offline");
+        await Hub.WaitOfflineAsync(clientId);
     }
 
     private async Task<ConnAckPacket> ReconnectAsync(string clientId, uint expirySeconds)

@@ -59,10 +59,8 @@ public sealed class SharedRedeliveryCrashTests
         IReadOnlyList<string> held;
         try
         {
-            var stayer = await MqttTestClient.ConnectNewAsync(before.Port, ProtocolVersion.V500, "handover-b", properties: OneInFlight);
-            await stayer.SubscribeGrantedAsync(filter, QoS.AtLeastOnce);
-            await stayer.DisconnectAsync(); // offline: still a member, takes what the other one leaves
-            await Eventually.Assert(() => before.Broker.Sessions.Find("handover-b") is { IsConnected: false }, "b is offline");
+            // Offline: still a member, takes what the other one leaves.
+            await before.SubscribeOfflineAsync("handover-b", filter, QoS.AtLeastOnce, OneInFlight);
             var leaver = await MqttTestClient.ConnectNewAsync(before.Port, ProtocolVersion.V500, "handover-a", properties: OneInFlight);
             await leaver.SubscribeGrantedAsync(filter, QoS.AtLeastOnce);
 
@@ -74,7 +72,7 @@ public sealed class SharedRedeliveryCrashTests
 
             store.Hold();
             await leaver.AbortAsync();
-            await Eventually.Assert(() => before.Broker.Sessions.Find("handover-a") is { IsConnected: false }, "a is offline");
+            await before.WaitOfflineAsync("handover-a");
             await Task.Delay(200); // the hand-over's writes follow the disconnect in the same call
             held = store.Held;
             store.CutPower(writesThatSurvive);
@@ -111,13 +109,7 @@ public sealed class SharedRedeliveryCrashTests
         IReadOnlyList<string> held;
         try
         {
-            foreach (var clientId in new[] { "ending-a", "ending-b" })
-            {
-                var member = await MqttTestClient.ConnectNewAsync(before.Port, ProtocolVersion.V500, clientId, properties: persistent);
-                await member.SubscribeGrantedAsync(filter, QoS.AtLeastOnce);
-                await member.DisconnectAsync();
-                await Eventually.Assert(() => before.Broker.Sessions.Find(clientId) is { IsConnected: false }, $"{clientId} is offline");
-            }
+            foreach (var clientId in new[] { "ending-a", "ending-b" }) await before.SubscribeOfflineAsync(clientId, filter, QoS.AtLeastOnce, persistent);
             // Both members offline: round-robin queues two messages with each.
             await using (var publisher = await MqttTestClient.ConnectNewAsync(before.Port, ProtocolVersion.V500, "ending-p"))
             {
