@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Gatehouse.Broker.Channel;
 using Gatehouse.Broker.Diagnostics;
 using Gatehouse.Broker.Routing;
@@ -73,22 +74,22 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
     public (Session? Session, bool Present) Connect(MqttChannel channel, string clientId, bool cleanStart, uint expiryInterval,
         ProtocolVersion version, ref DurabilityBarrier barrier)
     {
-        ApplicationMessage? endedWill = null;
-        try
+        while (true)
         {
-            return ConnectLocked(channel, clientId, cleanStart, expiryInterval, version, ref barrier, ref endedWill);
-        }
-        finally
-        {
-            // A Clean Start (or an expiry passed) ends the old session, and with it the wait of its delayed will
-            // [MQTT-3.1.3-9]; a will whose delay has passed goes out before the client resumes.
-            if (endedWill is not null) publishWill(endedWill);
+            var result = ConnectLocked(channel, clientId, cleanStart, expiryInterval, version, ref barrier, out var will);
+            if (will is null) return result;
+            // A stored will this connection sends out (its session ends [MQTT-3.1.3-9], or its delay has passed) is taken
+            // first and published outside the lock; only the next pass ends or resumes the session. So the store gets the
+            // will's queue entries before the session's deletion or its will-less record, and a crash between the two
+            // publishes the will again after the restart rather than never.
+            publishWill(will);
         }
     }
 
     private (Session? Session, bool Present) ConnectLocked(MqttChannel channel, string clientId, bool cleanStart, uint expiryInterval,
-        ProtocolVersion version, ref DurabilityBarrier barrier, ref ApplicationMessage? endedWill)
+        ProtocolVersion version, ref DurabilityBarrier barrier, out ApplicationMessage? willFirst)
     {
+        willFirst = null;
         lock (_lock)
         {
             var present = false;
@@ -117,15 +118,22 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
                 // A session whose expiry has passed is over even if no sweep has ended it yet [MQTT-3.1.2-23]: the
                 // client finds none, and its will (if still pending) goes out as the session ends.
                 var now = context.Now;
-                if (cleanStart || !existing.IsPersistent || (!existing.IsConnected && existing.ExpiresAt <= now))
+                var ends = cleanStart || !existing.IsPersistent || (!existing.IsConnected && existing.ExpiresAt <= now);
+                // A delayed will whose delay has already passed is published, not cancelled by this connection: only a
+                // connection made within the delay cancels it [MQTT-3.1.3-9]. Clients test it to the millisecond.
+                if (existing.PendingWill is { } will && (ends || existing.PendingWillAt <= now))
                 {
-                    endedWill = EndLocked(existing, ref barrier);
+                    existing.PendingWill = null;
+                    existing.PendingWillAt = null;
+                    willFirst = will;
+                    return (null, false);
+                }
+                if (ends)
+                {
+                    EndLocked(existing, ref barrier);
                 }
                 else
                 {
-                    // A delayed will whose delay has already passed is published, not cancelled by this connection: only
-                    // a connection made within the delay cancels it [MQTT-3.1.3-9]. Clients test it to the millisecond.
-                    if (existing.PendingWill is { } dueWill && existing.PendingWillAt <= now) endedWill = dueWill;
                     existing.ProtocolVersion = version;
                     existing.ExpiryInterval = expiryInterval;
                     existing.Claim(channel);
@@ -407,13 +415,14 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
         lock (_lock) ScheduleLocked(session);
     }
 
-    /// <summary>Ends the session; returns its pending will, which the caller publishes once the lock is released.</summary>
-    private ApplicationMessage? EndLocked(Session session, ref DurabilityBarrier barrier)
+    /// <summary>
+    /// Ends the session. A stored will it had was taken and published before (<see cref="Connect"/>, <see cref="Sweep"/>):
+    /// its deletion must reach the store after the will's queue entries.
+    /// </summary>
+    private void EndLocked(Session session, ref DurabilityBarrier barrier)
     {
+        Debug.Assert(session.PendingWill is null, "a session's will is published before the session ends");
         _earliestQueued.Remove(session);
-        var will = session.PendingWill;
-        session.PendingWill = null;
-        session.PendingWillAt = null;
         var orphans = session.End();
         if (session.TakeSubscriptions() is { } subscriptions)
         {
@@ -432,6 +441,5 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
             barrier.Add(context.Store.DeleteSession(session.ClientId));
             context.Security?.RememberSessionOwner(session.ClientId, null);
         }
-        return will;
     }
 }
