@@ -88,18 +88,31 @@ internal static class SubscribeHandler
             if (sendRetained) retainedFor.Add(subscription);
         }
 
-        // The subscription is durable before SUBACK says so.
+        var subAck = new SubAckPacket { PacketId = subscribe.PacketId, ReasonCodes = codes };
+        TaskCompletionSource? releaseSubAck = null;
+        if (retainedFor.Count > 0)
+        {
+            // The retained messages the new subscriptions are owed [MQTT-3.3.1-9] go into the session before SUBACK is
+            // released, and SUBACK waits for their queue entries as well as for the subscriptions: once the client has
+            // its SUBACK a crash loses neither. SUBACK is queued first and the writer holds it, so they still follow it.
+            releaseSubAck = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            channel.Send(subAck, releaseSubAck.Task);
+            SendRetained(channel, session, retainedFor, ref barrier);
+        }
+        // The subscription is durable before SUBACK says so. Only the store: the retained messages may fill the
+        // subscriber's own queue, and the room it waits for would come only after this SUBACK.
         try
         {
-            await barrier.WhenDurable().ConfigureAwait(false);
+            await barrier.WhenStored().ConfigureAwait(false);
         }
         catch (StoreUnavailableException ex)
         {
+            releaseSubAck?.SetException(ex);
             channel.Log.LogError("Store unavailable; SUBSCRIBE from {ClientId} refused: {Message}", channel.ClientId, ex.Message);
             throw new MqttProtocolException(ReasonCode.UnspecifiedError, "the broker cannot store the subscription right now");
         }
-        channel.Send(new SubAckPacket { PacketId = subscribe.PacketId, ReasonCodes = codes });
-        if (retainedFor.Count > 0) SendRetained(channel, session, retainedFor);
+        if (releaseSubAck is null) channel.Send(subAck);
+        else releaseSubAck.SetResult();
     }
 
     /// <summary>
@@ -154,7 +167,7 @@ internal static class SubscribeHandler
         channel.Send(new UnsubAckPacket { PacketId = unsubscribe.PacketId, ReasonCodes = codes });
     }
 
-    private static void SendRetained(MqttChannel channel, Session session, List<Subscription> subscriptions)
+    private static void SendRetained(MqttChannel channel, Session session, List<Subscription> subscriptions, ref DurabilityBarrier barrier)
     {
         var now = channel.Context.Now;
         var matches = new List<ApplicationMessage>();
@@ -166,7 +179,6 @@ internal static class SubscribeHandler
             {
                 // [MQTT-3.3.1-8] a retained message sent because of a new subscription has RETAIN set.
                 var delivery = Router.CreateDelivery(subscription, message, null, retain: true);
-                var barrier = new DurabilityBarrier();
                 channel.Broker.Router.DeliverAll(message, [(session, delivery)], ref barrier);
             }
         }

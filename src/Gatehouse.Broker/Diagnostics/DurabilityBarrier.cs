@@ -26,7 +26,6 @@ public struct DurabilityBarrier
     public void AddBackpressure(Task room)
     {
         if (room.IsCompleted) return;
-        Add(room);
         _backpressure = _backpressure is null ? room : Task.WhenAll(_backpressure, room);
     }
 
@@ -50,7 +49,12 @@ public struct DurabilityBarrier
 
     public void AddRefused() => Refused++;
 
-    public readonly bool IsEmpty => _single is null && _pending is null;
+    public readonly bool IsEmpty => _single is null && _pending is null && _backpressure is null;
 
-    public readonly Task WhenDurable() => _single ?? (_pending is null ? Task.CompletedTask : Task.WhenAll(_pending));
+    /// <summary>The store's completions and the room in slow subscribers' queues.</summary>
+    public readonly Task WhenDurable() =>
+        _backpressure is null ? WhenStored() : _single is null && _pending is null ? _backpressure : Task.WhenAll(WhenStored(), _backpressure);
+
+    /// <summary>The store's completions alone.</summary>
+    public readonly Task WhenStored() => _single ?? (_pending is null ? Task.CompletedTask : Task.WhenAll(_pending));
 }
