@@ -177,14 +177,24 @@ public sealed class Router(BrokerContext context)
         ref AcceptedQoS2? accepted)
     {
         if (context.Security is { } security) RemoveUnauthorized(security, message.Topic, deliveries);
-        List<QueuedDeliveryRecord>? records = null;
+        // Sized exactly (one entry for a single subscriber): a growing list cost each message its own object and an array
+        // of four.
+        var stored = 0;
         foreach (var (session, delivery) in deliveries)
         {
-            if (!session.IsPersistent || (delivery.QoS == QoS.AtMostOnce && !context.Options.QueueQoS0WhenOffline)) continue;
-            (records ??= []).Add(delivery.ToRecord(session.ClientId));
+            if (IsStored(session, delivery)) stored++;
         }
-        if (records is not null)
+        QueuedDeliveryRecord[]? records = null;
+        if (stored > 0)
         {
+            records = new QueuedDeliveryRecord[stored];
+            var next = 0;
+            foreach (var (session, delivery) in deliveries)
+            {
+                if (next < records.Length && IsStored(session, delivery)) records[next++] = delivery.ToRecord(session.ClientId);
+            }
+            // A session whose expiry a reconnect changed between the two passes: never a null entry.
+            if (next < records.Length) Array.Resize(ref records, next);
             barrier.Add(context.Store.Enqueue(message, records, accepted));
             accepted = null;
         }
@@ -204,6 +214,10 @@ public sealed class Router(BrokerContext context)
         }
         return reached;
     }
+
+    /// <summary>Whether a delivery is written to the store: one to a persistent session, QoS 0 only when configured so.</summary>
+    private bool IsStored(Session session, Delivery delivery) =>
+        session.IsPersistent && (delivery.QoS != QoS.AtMostOnce || context.Options.QueueQoS0WhenOffline);
 
     /// <summary>
     /// Per-delivery read check: a subscription granted through a wildcard ("#", "+/secrets") never yields a topic the
