@@ -1,3 +1,4 @@
+using System.Buffers;
 using Gatehouse.Protocol.Packets;
 
 namespace Gatehouse.Broker.Connections;
@@ -26,8 +27,9 @@ internal enum QueueWrite
 /// async state machine, no wait object — only this empty queue.
 /// </summary>
 /// <remarks>
-/// A packet queued alone waits in a field; only when two are queued at once is a <c>Queue&lt;T&gt;</c> created, so a
-/// connection that only ever has one at a time (CONNACK, PINGRESP, an acknowledgement) never allocates one. It is
+/// A packet queued alone waits in a field; only when two are queued at once is a ring buffer rented from the array pool
+/// (and returned when the writer retires), so a connection that only ever has one at a time (CONNACK, PINGRESP, an
+/// acknowledgement) never touches one, and a burst costs no garbage. It is
 /// guarded by this object's monitor rather than a <c>Lock</c>: an uncontended monitor lives in the object header, so it
 /// costs an idle connection nothing (nothing else locks on it: neither a queue nor the connection that is one is ever
 /// locked for anything else).
@@ -43,13 +45,14 @@ public class OutboundQueue
     {
     }
 
-    // Capacity a drained queue keeps; a larger one (left by a burst) is released so idle connections stay small.
-    private const int RetainedCapacity = 64;
-
-    // While no queue exists, the one packet waiting (if _hasSingle) is _single; a second packet moves both into _queue.
-    private Queue<Outbound>? _queue;
+    // Packets waiting, in order. While there is no buffer, at most one waits, in _single; a second one moves both into a
+    // ring buffer rented from the pool, which goes back to the pool when the writer retires with the queue empty: a subscriber
+    // whose queue fills and drains in rounds (a backlog's drain, a fan-in) reuses the same arrays instead of growing a
+    // new one each round, and an idle connection holds none.
+    private Outbound[]? _buffer;
     private Outbound _single;
-    private bool _hasSingle;
+    private int _head;
+    private int _count;
     private bool _writerActive;
     private bool _completed;
     // Created only when the connection ends while its writer runs: what RunAsync waits for before closing the output.
@@ -73,17 +76,22 @@ public class OutboundQueue
     {
         lock (this)
         {
-            if (_queue is { } queue)
+            if (_count == 0)
             {
-                if (!queue.TryDequeue(out item)) return false;
-                if (queue.Count == 0 && queue.EnsureCapacity(0) > RetainedCapacity) _queue = null;
+                item = default;
+                return false;
+            }
+            _count--;
+            if (_buffer is not { } buffer)
+            {
+                item = _single;
+                _single = default;
                 return true;
             }
-            item = _single;
-            _single = default;
-            var had = _hasSingle;
-            _hasSingle = false;
-            return had;
+            item = buffer[_head];
+            buffer[_head] = default;
+            _head = _head + 1 == buffer.Length ? 0 : _head + 1;
+            return true;
         }
     }
 
@@ -96,7 +104,10 @@ public class OutboundQueue
         TaskCompletionSource? stopped;
         lock (this)
         {
-            if (_hasSingle || _queue is { Count: > 0 }) return false;
+            if (_count > 0) return false;
+            // Empty and idle: the ring buffer (if a burst rented one) goes back now, not at every moment the writer
+            // empties it while still running.
+            if (_buffer is not null) ReleaseBuffer();
             _writerActive = false;
             stopped = _writerStopped;
         }
@@ -110,9 +121,13 @@ public class OutboundQueue
         TaskCompletionSource? stopped;
         lock (this)
         {
-            _queue = null;
+            if (_buffer is { } buffer)
+            {
+                Array.Clear(buffer);
+                ReleaseBuffer();
+            }
             _single = default;
-            _hasSingle = false;
+            _count = 0;
             _writerActive = false;
             stopped = _writerStopped;
         }
@@ -143,19 +158,42 @@ public class OutboundQueue
 
     private void Add(Outbound item)
     {
-        if (_queue is null)
+        if (_buffer is not { } buffer)
         {
-            if (!_hasSingle)
+            if (_count == 0)
             {
                 _single = item;
-                _hasSingle = true;
+                _count = 1;
                 return;
             }
-            _queue = new Queue<Outbound>(4);
-            _queue.Enqueue(_single);
+            buffer = _buffer = ArrayPool<Outbound>.Shared.Rent(16);
+            buffer[0] = _single;
             _single = default;
-            _hasSingle = false;
+            _head = 0;
         }
-        _queue.Enqueue(item);
+        else if (_count == buffer.Length)
+        {
+            // Full: a larger array with the packets in order from its start; the old one goes back to the pool, cleared.
+            var larger = ArrayPool<Outbound>.Shared.Rent(buffer.Length * 2);
+            var tail = buffer.Length - _head;
+            Array.Copy(buffer, _head, larger, 0, tail);
+            Array.Copy(buffer, 0, larger, tail, _head);
+            Array.Clear(buffer);
+            ArrayPool<Outbound>.Shared.Return(buffer);
+            buffer = _buffer = larger;
+            _head = 0;
+        }
+        var tailIndex = _head + _count;
+        if (tailIndex >= buffer.Length) tailIndex -= buffer.Length;
+        buffer[tailIndex] = item;
+        _count++;
+    }
+
+    /// <summary>Gives the (emptied, cleared) ring buffer back to the pool.</summary>
+    private void ReleaseBuffer()
+    {
+        ArrayPool<Outbound>.Shared.Return(_buffer!);
+        _buffer = null;
+        _head = 0;
     }
 }

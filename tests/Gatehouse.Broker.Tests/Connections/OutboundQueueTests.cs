@@ -4,8 +4,9 @@ using Gatehouse.Protocol.Packets;
 namespace Gatehouse.Broker.Tests.Connections;
 
 /// <summary>
-/// The writer's queue keeps its first packet in a field and creates a queue only when two are queued at once: order
-/// must survive that move, growth and the release of a large drained queue. It also decides when a writer runs: one
+/// The writer's queue keeps its first packet in a field and rents a ring buffer only when two are queued at once: order
+/// must survive that move, the ring's wrap and growth, and its return to the pool when drained. It also decides when a
+/// writer runs: one
 /// producer starts it when the queue leaves idle, the writer retires only when the queue is empty.
 /// </summary>
 public sealed class OutboundQueueTests
@@ -23,7 +24,7 @@ public sealed class OutboundQueueTests
         var next = 0;
         for (var round = 0; round < 2_000; round++)
         {
-            // Bursts of up to 150 (past the retained capacity) alternate with partial and complete drains.
+            // Bursts of up to 150 (past the first rented array's 16) alternate with partial and complete drains.
             for (var i = random.Next(0, 150); i > 0; i--)
             {
                 var id = (ushort)next++;
