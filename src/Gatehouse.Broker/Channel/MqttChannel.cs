@@ -24,6 +24,8 @@ public sealed class MqttChannel : DeadlineEntry
 
     // What few connections use (topic aliases, enhanced authentication) lives in one object created on first use.
     private Occasional? _occasional;
+    // When the last packet arrived; until the CONNACK is written (RestartKeepAlive), when the connection was accepted,
+    // which the CONNECT deadline counts from. One field for both: every connection has it.
     private long _lastReceivedTimestamp;
     private int _closedHandled;
     // KeepAliveTimeout in ticks, 0 for none: a TimeSpan? field takes 16 bytes.
@@ -34,8 +36,7 @@ public sealed class MqttChannel : DeadlineEntry
     {
         Broker = broker;
         Connection = connection;
-        AcceptedAtTimestamp = broker.Context.Time.GetTimestamp();
-        _lastReceivedTimestamp = AcceptedAtTimestamp;
+        _lastReceivedTimestamp = broker.Context.Time.GetTimestamp();
     }
 
     internal MqttBroker Broker { get; }
@@ -44,7 +45,6 @@ public sealed class MqttChannel : DeadlineEntry
     internal ILogger Log => Broker.Context.ChannelLog;
     /// <summary>The peer's address, for logs. Built on each use (rare) rather than held by every connection.</summary>
     public string RemoteAddress => Connection.Info.RemoteEndPoint?.ToString() ?? "unknown";
-    public long AcceptedAtTimestamp { get; }
 
     /// <summary>The version negotiated by CONNECT; 3.1.1 framing until then.</summary>
     public ProtocolVersion Version { get; internal set; } = ProtocolVersion.V311;
@@ -122,8 +122,15 @@ public sealed class MqttChannel : DeadlineEntry
         else Broker.Connections.Deadlines.Remove(this);
     }
 
-    /// <summary>Starts the keep-alive period again now: a packet arrived, or the read loop stops waiting and reads what came meanwhile.</summary>
-    internal void NoteReceived() => Interlocked.Exchange(ref _lastReceivedTimestamp, Context.Time.GetTimestamp());
+    /// <summary>
+    /// Starts the keep-alive period again now: a packet arrived, or the read loop stops waiting and reads what came
+    /// meanwhile. Not before the client is connected: until then the timestamp is the accept time, and the CONNECT (with
+    /// any authentication exchange) must complete within ConnectTimeoutSeconds of it.
+    /// </summary>
+    internal void NoteReceived()
+    {
+        if (IsConnected) Interlocked.Exchange(ref _lastReceivedTimestamp, Context.Time.GetTimestamp());
+    }
 
     /// <summary>Handles one decoded packet. Protocol violations throw <see cref="MqttProtocolException"/>.</summary>
     public ValueTask HandleAsync(MqttPacket packet)
@@ -349,7 +356,7 @@ public sealed class MqttChannel : DeadlineEntry
     }
 
     /// <summary>The timestamp after which a connection without CONNECT is closed.</summary>
-    internal long ConnectDeadline => AcceptedAtTimestamp + ToTimestamp(TimeSpan.FromSeconds(Context.Options.ConnectTimeoutSeconds));
+    internal long ConnectDeadline => Interlocked.Read(ref _lastReceivedTimestamp) + ToTimestamp(TimeSpan.FromSeconds(Context.Options.ConnectTimeoutSeconds));
 
     /// <summary>The timestamp after which a connected client that sent nothing is closed; null when keep-alive is off.</summary>
     private long? KeepAliveDeadline => _keepAliveTimeoutTicks == 0 ? null
