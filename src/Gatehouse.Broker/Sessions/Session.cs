@@ -86,6 +86,15 @@ public sealed class Session
         set => _pendingWillAtTicks = ToTicks(value);
     }
 
+    /// <summary>Takes the stored will out of the session, which is about to publish it (the session manager's lock held).</summary>
+    public ApplicationMessage? TakePendingWill()
+    {
+        var will = PendingWill;
+        PendingWill = null;
+        PendingWillAt = null;
+        return will;
+    }
+
     private static DateTimeOffset? FromTicks(long utcTicks) => utcTicks == 0 ? null : new DateTimeOffset(utcTicks, TimeSpan.Zero);
     private static long ToTicks(DateTimeOffset? at) => at?.UtcTicks ?? 0;
 

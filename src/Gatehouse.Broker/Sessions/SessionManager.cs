@@ -121,11 +121,9 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
                 var ends = cleanStart || !existing.IsPersistent || (!existing.IsConnected && existing.ExpiresAt <= now);
                 // A delayed will whose delay has already passed is published, not cancelled by this connection: only a
                 // connection made within the delay cancels it [MQTT-3.1.3-9]. Clients test it to the millisecond.
-                if (existing.PendingWill is { } will && (ends || existing.PendingWillAt <= now))
+                if (existing.PendingWill is not null && (ends || existing.PendingWillAt <= now))
                 {
-                    existing.PendingWill = null;
-                    existing.PendingWillAt = null;
-                    willFirst = will;
+                    willFirst = existing.TakePendingWill();
                     return (null, false);
                 }
                 if (ends)
@@ -325,11 +323,9 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
         // Reconnected or gone since it was queued: nothing waits any more.
         if (session.IsConnected || session.Ended) return;
         var expired = session.ExpiresAt is { } expires && expires <= now;
-        if (session.PendingWill is { } will && (session.PendingWillAt <= now || expired))
+        if (session.PendingWill is not null && (session.PendingWillAt <= now || expired))
         {
-            (wills ??= []).Add(will);
-            session.PendingWill = null;
-            session.PendingWillAt = null;
+            (wills ??= []).Add(session.TakePendingWill()!);
             (afterWills ??= []).Add(session);
             return;
         }
