@@ -207,6 +207,10 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
     /// <summary>The rest of <see cref="HandleReceived"/> once a packet's handling did not complete at once.</summary>
     private async ValueTask<bool> ContinueReceivedAsync(ValueTask waiting, ReadOnlySequence<byte> buffer, bool inputEnded)
     {
+        // Nothing was received behind the packet being waited for (a CONNECT waiting for its session's commit, as a rule):
+        // the input is advanced before the wait, so the transport's receive buffer goes back to its pool meanwhile. A
+        // connect burst otherwise kept one per waiting connection, more than the pool holds, and each was allocated anew.
+        bool? endedBeforeWait = buffer.IsEmpty ? Advance(buffer, inputEnded) : null;
         while (true)
         {
             _readPaused = true;
@@ -216,7 +220,8 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
             }
             catch (MqttProtocolException ex)
             {
-                OnViolation(ex, buffer);
+                if (endedBeforeWait is null) OnViolation(ex, buffer);
+                else Protocol.OnProtocolViolation(ex);
                 return true;
             }
             finally
@@ -225,6 +230,7 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
                 _readPaused = false;
                 Protocol.NoteReceived();
             }
+            if (endedBeforeWait is { } ended) return ended;
             var outcome = HandleUntilWaiting(ref buffer, out waiting);
             if (outcome == Received.Stop) return true;
             if (outcome == Received.Handled) return Advance(buffer, inputEnded);

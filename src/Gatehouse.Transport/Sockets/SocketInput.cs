@@ -137,6 +137,11 @@ internal abstract class SocketInput : PipeReader, IValueTaskSource<ReadResult>, 
         _examinedAll = examinedIndex >= _end;
         if (_start == _end)
         {
+            // Everything was consumed: the buffer goes back to the pool now, not at the next read. A connection whose
+            // packet is still being handled (a CONNECT waiting for its session to be stored) does not read meanwhile, and
+            // a connect burst's waiting connections would otherwise each hold a buffer the pool cannot hand out again.
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
             _start = _end = 0;
             _examinedAll = false;
         }

@@ -29,6 +29,9 @@ internal sealed class InProcessBroker : IAsyncDisposable
     }
 
     public ManualClock Clock { get; } = new();
+
+    /// <summary>Wraps each accepted connection's input before the broker reads it (to watch how the broker reads).</summary>
+    public Func<PipeReader, PipeReader>? WrapInput { get; set; }
     public MqttBroker Broker { get; }
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
 
@@ -74,7 +77,8 @@ internal sealed class InProcessBroker : IAsyncDisposable
             }
             socket.NoDelay = true;
             var stream = new NetworkStream(socket, ownsSocket: true);
-            var pipe = new StreamDuplexPipe(PipeReader.Create(stream), PipeWriter.Create(stream));
+            var input = PipeReader.Create(stream);
+            var pipe = new StreamDuplexPipe(WrapInput?.Invoke(input) ?? input, PipeWriter.Create(stream));
             var info = new ConnectionInfo("tcp", socket.RemoteEndPoint, socket.LocalEndPoint, IsSecure: false);
             lock (_connections) _connections.Add(RunAsync(pipe, info, stream));
         }
