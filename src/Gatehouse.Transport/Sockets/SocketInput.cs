@@ -137,13 +137,17 @@ internal abstract class SocketInput : PipeReader, IValueTaskSource<ReadResult>, 
         _examinedAll = examinedIndex >= _end;
         if (_start == _end)
         {
-            // Everything was consumed: the buffer goes back to the pool now, not at the next read. A connection whose
-            // packet is still being handled (a CONNECT waiting for its session to be stored) does not read meanwhile, and
-            // a connect burst's waiting connections would otherwise each hold a buffer the pool cannot hand out again.
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
             _start = _end = 0;
             _examinedAll = false;
+            // Everything was consumed: a buffer of the usual size goes back to the pool now, not at the next read. A
+            // connection whose packet is still being handled (a CONNECT waiting for its session to be stored) does not
+            // read meanwhile, and a connect burst's waiting connections each held one, more than the pool keeps. A buffer
+            // grown for large packets stays until the socket is drained, so a stream of them is not grown again each time.
+            if (_buffer.Length <= MinimumReceive)
+            {
+                ArrayPool<byte>.Shared.Return(_buffer);
+                _buffer = null;
+            }
         }
     }
 
