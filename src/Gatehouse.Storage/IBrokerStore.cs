@@ -68,12 +68,21 @@ public sealed record SessionRecord(
     ProtocolVersion ProtocolVersion,
     uint ExpiryIntervalSeconds,
     DateTimeOffset? DisconnectedAt,
-    WillRecord? PendingWill);
+    WillRecord? PendingWill,
+    ArmedWillRecord? ArmedWill = null);
 
 /// <summary>An incoming QoS 2 PUBLISH's packet id in its publisher's session, accepted before PUBREC.</summary>
 public readonly record struct AcceptedQoS2(string ClientId, ushort PacketId);
 
+/// <summary>A will waiting for its delay after its client's connection closed: published at <see cref="PublishAt"/>.</summary>
 public sealed record WillRecord(ApplicationMessage Message, DateTimeOffset PublishAt);
+
+/// <summary>
+/// The will of a client that is connected, kept with its session so that a broker crash does not lose it: the restarted
+/// broker treats the connection as closed at the restart [MQTT-3.1.2-8] and publishes the will after its delay.
+/// <see cref="ApplicationMessage.ExpiresAt"/> is null: a will's Message Expiry Interval counts from its publication.
+/// </summary>
+public sealed record ArmedWillRecord(ApplicationMessage Message, uint DelaySeconds, uint? MessageExpirySeconds);
 
 public sealed record SubscriptionRecord(
     string TopicFilter,

@@ -79,6 +79,26 @@ public abstract class BrokerStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_connected_clients_armed_will_is_saved_with_its_delay_and_expiry_then_replaced_by_a_pending_will()
+    {
+        var armed = new ArmedWillRecord(Message(7, "will/armed", properties: new MqttProperties { ContentType = "text/plain" }),
+            DelaySeconds: 30, MessageExpirySeconds: 120);
+        var connected = Session("c1") with { DisconnectedAt = null, ArmedWill = armed };
+        await Store.SaveSession(connected);
+        await Store.SaveSession(Session("c2", expiry: 0) with { DisconnectedAt = null, ArmedWill = armed with { DelaySeconds = 0, MessageExpirySeconds = null } });
+
+        var snapshot = await LoadAsync();
+        StoreAssert.Session(connected, Find(snapshot, "c1").Session);
+        StoreAssert.Session(Session("c2", expiry: 0) with { DisconnectedAt = null, ArmedWill = armed with { DelaySeconds = 0, MessageExpirySeconds = null } },
+            Find(snapshot, "c2").Session);
+
+        // The connection closed: the will now waits for its delay, and is no longer armed.
+        var closed = Session("c1", new WillRecord(Message(8, "will/armed"), T0.AddSeconds(30)));
+        await Store.SaveSession(closed);
+        StoreAssert.Session(closed, Find(await LoadAsync(), "c1").Session);
+    }
+
+    [Fact]
     public async Task Saving_a_session_again_replaces_expiry_and_will()
     {
         await Store.SaveSession(Session("c1", new WillRecord(Message(5), T0)));

@@ -8,8 +8,9 @@ namespace Gatehouse.Storage.Tests;
 /// <summary>
 /// Samples/format-v1.db was written by format version 1 and Samples/format-v2.db by version 2, with the same content (two
 /// sessions, a will, subscriptions, an in-flight QoS 2 delivery, a shared-subscription delivery, a body referenced by
-/// both sessions, incoming QoS 2 ids, a retained message). Keep them: a later build must still read them (migrating
-/// the older ones), or refuse them with a clear message.
+/// both sessions, incoming QoS 2 ids, a retained message). Samples/format-v3.db is the version 2 sample migrated by
+/// version 3, which then saved the connected session's will (armed). Keep them: a later build must still read them
+/// (migrating the older ones), or refuse them with a clear message.
 /// </summary>
 public sealed class FormatSampleTests : IDisposable
 {
@@ -33,37 +34,52 @@ public sealed class FormatSampleTests : IDisposable
     }
 
     [Fact]
-    public async Task Format_version_2_sample_loads_completely_and_opens_without_migrating()
+    public async Task Format_version_3_sample_loads_completely_with_the_armed_will_and_opens_without_migrating()
     {
-        CopySample(2);
+        CopySample(3);
         var log = new ListLogger();
         await using (var store = SqliteBrokerStore.Open(Options, log))
         {
-            AssertSampleContent(await store.LoadAsync(CancellationToken.None));
+            AssertSampleContent(await store.LoadAsync(CancellationToken.None), armedWill: true);
         }
         Assert.DoesNotContain(log.Lines, l => l.Contains("Migrated", StringComparison.Ordinal));
-        AssertVersion2WithSampleReferenceCounts();
+        AssertCurrentVersionWithSampleReferenceCounts();
     }
 
-    [Fact]
-    public async Task Opening_a_version_1_file_migrates_it_to_version_2_once_keeping_everything_and_the_reference_counts()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public async Task Opening_an_older_file_migrates_it_to_the_current_version_once_keeping_everything_and_the_reference_counts(int version)
     {
-        CopySample(1);
+        CopySample(version);
         var log = new ListLogger();
         await using (var store = SqliteBrokerStore.Open(Options, log))
         {
             AssertSampleContent(await store.LoadAsync(CancellationToken.None));
         }
         var migrated = Assert.Single(log.Lines, l => l.Contains("Migrated", StringComparison.Ordinal));
-        Assert.Contains("from format version 1 to 2", migrated, StringComparison.Ordinal);
+        Assert.Contains($"from format version {version} to 3", migrated, StringComparison.Ordinal);
         Assert.Contains(Database, migrated, StringComparison.Ordinal);
-        AssertVersion2WithSampleReferenceCounts();
+        AssertCurrentVersionWithSampleReferenceCounts();
 
         // Already migrated: the next start leaves it alone.
         log.Lines.Clear();
         await using var reopened = SqliteBrokerStore.Open(Options, log);
         Assert.DoesNotContain(log.Lines, l => l.Contains("Migrated", StringComparison.Ordinal));
         AssertSampleContent(await reopened.LoadAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_migrated_version_2_file_keeps_a_connected_clients_will()
+    {
+        CopySample(2);
+        await using (var store = SqliteBrokerStore.Open(Options))
+        {
+            var v311 = Assert.Single((await store.LoadAsync(CancellationToken.None)).Sessions, s => s.Session.ClientId == "sample-v311").Session;
+            await store.SaveSession(v311 with { ArmedWill = SampleArmedWill });
+        }
+        await using var reopened = SqliteBrokerStore.Open(Options);
+        AssertSampleContent(await reopened.LoadAsync(CancellationToken.None), armedWill: true);
     }
 
     [Fact]
@@ -108,7 +124,7 @@ public sealed class FormatSampleTests : IDisposable
         Execute("CREATE TRIGGER refuse_update BEFORE UPDATE ON meta BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
 
         var e = Assert.Throws<StoreUnavailableException>(() => SqliteBrokerStore.Open(Options));
-        Assert.Contains("migrating format version 1 to 2 failed", e.Message, StringComparison.Ordinal);
+        Assert.Contains("migrating format version 1 to 3 failed", e.Message, StringComparison.Ordinal);
         Assert.Contains("injected failure", e.Message, StringComparison.Ordinal);
         Assert.Equal(1L, Scalar("SELECT value FROM meta WHERE key = 'format_version'"));
         Assert.Equal(1L, Scalar("SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND name = 'deliveries_added'"));
@@ -118,11 +134,17 @@ public sealed class FormatSampleTests : IDisposable
         {
             AssertSampleContent(await store.LoadAsync(CancellationToken.None));
         }
-        AssertVersion2WithSampleReferenceCounts();
+        AssertCurrentVersionWithSampleReferenceCounts();
     }
 
-    /// <summary>What both samples hold, as a restarted broker sees it.</summary>
-    private static void AssertSampleContent(StoreSnapshot snapshot)
+    /// <summary>The will format version 3 saved for the connected 3.1.1 session of its sample.</summary>
+    private static readonly ArmedWillRecord SampleArmedWill = new(new ApplicationMessage
+    {
+        Id = 101, Topic = "will/v311", Payload = "offline"u8.ToArray(), QoS = QoS.AtLeastOnce, Retain = true, PublisherClientId = "sample-v311",
+    }, DelaySeconds: 0, MessageExpirySeconds: null);
+
+    /// <summary>What the samples hold, as a restarted broker sees it; the version 3 sample also the armed will.</summary>
+    private static void AssertSampleContent(StoreSnapshot snapshot, bool armedWill = false)
     {
         var t0 = DateTimeOffset.FromUnixTimeMilliseconds(1_750_000_000_000);
 
@@ -152,6 +174,9 @@ public sealed class FormatSampleTests : IDisposable
         Assert.Equal(uint.MaxValue, v311.Session.ExpiryIntervalSeconds);
         Assert.Null(v311.Session.DisconnectedAt);
         Assert.Null(v311.Session.PendingWill);
+        Assert.Null(v5.Session.ArmedWill);
+        if (armedWill) StoreAssert.Session(v311.Session with { ArmedWill = SampleArmedWill }, v311.Session);
+        else Assert.Null(v311.Session.ArmedWill);
         Assert.Equal(new SubscriptionRecord("$share/g/jobs/#", QoS.AtLeastOnce, false, false, 0, null), Assert.Single(v311.Subscriptions));
         Assert.Equal(new long[] { 1, 2 }, v311.Deliveries.Select(d => d.MessageId));
         Assert.All(v311.Deliveries, d => Assert.Equal((QoS.AtLeastOnce, (ushort)0, DeliveryState.Queued), (d.Delivery.QoS, d.PacketId, d.State)));
@@ -171,10 +196,14 @@ public sealed class FormatSampleTests : IDisposable
         Assert.Equal("up"u8.ToArray(), retained.Payload.ToArray());
     }
 
-    /// <summary>The closed file is version 2 (no insert trigger) and body 1 counts both sessions' deliveries, body 2 one.</summary>
-    private void AssertVersion2WithSampleReferenceCounts()
+    /// <summary>
+    /// The closed file is version 3 (no insert trigger, the armed will's columns) and body 1 counts both sessions'
+    /// deliveries, body 2 one.
+    /// </summary>
+    private void AssertCurrentVersionWithSampleReferenceCounts()
     {
-        Assert.Equal(2L, Scalar("SELECT value FROM meta WHERE key = 'format_version'"));
+        Assert.Equal(3L, Scalar("SELECT value FROM meta WHERE key = 'format_version'"));
+        Assert.Equal(2L, Scalar("SELECT count(*) FROM pragma_table_info('sessions') WHERE name IN ('will_delay', 'will_expiry')"));
         Assert.Equal(["deliveries_removed"], Strings("SELECT name FROM sqlite_schema WHERE type = 'trigger'"));
         Assert.Equal(["1:2", "2:1"], Strings("SELECT id || ':' || refs FROM messages ORDER BY id"));
         Assert.Empty(SqliteStoreMaintenance.Check(_directory.Path));

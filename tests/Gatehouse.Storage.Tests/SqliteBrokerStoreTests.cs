@@ -111,14 +111,14 @@ public sealed class SqliteBrokerStoreTests : IDisposable
 
     [Theory]
     [InlineData(0)]
-    [InlineData(3)]
+    [InlineData(4)]
     public async Task A_version_this_build_neither_reads_nor_migrates_is_refused_and_left_as_it_is(int version)
     {
         await (SqliteBrokerStore.Open(Options())).DisposeAsync();
         Execute(_directory.Sub("gatehouse.db"), $"UPDATE meta SET value = {version} WHERE key = 'format_version'");
 
         var e = Assert.Throws<StoreFormatException>(() => SqliteBrokerStore.Open(Options()));
-        Assert.Contains($"format version {version} is not supported (this build reads versions 1 to 2)", e.Message, StringComparison.Ordinal);
+        Assert.Contains($"format version {version} is not supported (this build reads versions 1 to 3)", e.Message, StringComparison.Ordinal);
         Assert.Contains(e.Message, Assert.Single(SqliteStoreMaintenance.Check(_directory.Path)), StringComparison.Ordinal);
         Execute(_directory.Sub("gatehouse.db"), $"SELECT 1 FROM meta WHERE value = {version}");
     }
@@ -134,7 +134,7 @@ public sealed class SqliteBrokerStoreTests : IDisposable
         }
         Assert.Empty(SqliteStoreMaintenance.Check(_directory.Path));
 
-        // Version 1's insert trigger left in a version 2 file would count every delivery twice.
+        // Version 1's insert trigger left in a newer file would count every delivery twice.
         Execute(_directory.Sub("gatehouse.db"), """
             CREATE TRIGGER deliveries_added AFTER INSERT ON deliveries BEGIN
                 UPDATE messages SET refs = refs + 1 WHERE id = new.message_id;
@@ -143,7 +143,7 @@ public sealed class SqliteBrokerStoreTests : IDisposable
             """);
         Assert.Equal(
         [
-            "triggers [deliveries_added, deliveries_removed] differ from format version 2's [deliveries_removed]",
+            "triggers [deliveries_added, deliveries_removed] differ from format version 3's [deliveries_removed]",
             "1 message bodies whose reference count differs from their deliveries",
         ], SqliteStoreMaintenance.Check(_directory.Path));
     }

@@ -38,6 +38,17 @@ internal static class StoreAssert
         Assert.Equal(expected.ProtocolVersion, actual.ProtocolVersion);
         Assert.Equal(expected.ExpiryIntervalSeconds, actual.ExpiryIntervalSeconds);
         Assert.Equal(expected.DisconnectedAt, actual.DisconnectedAt);
+        if (expected.ArmedWill is null)
+        {
+            Assert.Null(actual.ArmedWill);
+        }
+        else
+        {
+            Assert.NotNull(actual.ArmedWill);
+            Assert.Equal((expected.ArmedWill.DelaySeconds, expected.ArmedWill.MessageExpirySeconds),
+                (actual.ArmedWill.DelaySeconds, actual.ArmedWill.MessageExpirySeconds));
+            Message(expected.ArmedWill.Message, actual.ArmedWill.Message);
+        }
         if (expected.PendingWill is null)
         {
             Assert.Null(actual.PendingWill);

@@ -1,3 +1,4 @@
+using Gatehouse.Broker.Channel;
 using Gatehouse.Broker.Sessions;
 using Gatehouse.Broker.Subscriptions;
 using Gatehouse.Protocol;
@@ -26,6 +27,14 @@ internal static class StateRecovery
             {
                 session.PendingWill = will.Message;
                 session.PendingWillAt = will.PublishAt;
+            }
+            else if (record.ArmedWill is { } armed)
+            {
+                // Its client was connected when the broker stopped: that connection ended then, without DISCONNECT, so the
+                // will goes out after its delay or when the session ends, whichever is first [MQTT-3.1.2-8] [MQTT-3.1.3-9].
+                var publishAt = now.AddSeconds(Math.Min(armed.DelaySeconds, record.ExpiryIntervalSeconds));
+                session.PendingWill = WillConverter.FromArmed(armed, publishAt);
+                session.PendingWillAt = publishAt;
             }
             foreach (var sub in stored.Subscriptions)
             {

@@ -110,8 +110,16 @@ public sealed class Session
     /// <summary>True when a QoS 1/2 delivery would be sent at once rather than queued (shared-subscription balancing).</summary>
     public bool HasWindowRoom => Channel is { } channel && InflightCountLocked < Window(channel);
 
+    /// <summary>
+    /// The session as the store keeps it. The will of the connection that owns it goes with it (armed), so that after a
+    /// crash the restarted broker still publishes it: the connection closed without DISCONNECT [MQTT-3.1.2-8].
+    /// </summary>
     public SessionRecord ToRecord() => new(ClientId, ProtocolVersion, ExpiryInterval, DisconnectedAt,
-        PendingWill is null || PendingWillAt is null ? null : new WillRecord(PendingWill, PendingWillAt.Value));
+        PendingWill is null || PendingWillAt is null ? null : new WillRecord(PendingWill, PendingWillAt.Value),
+        ArmedWill is { } will ? WillConverter.ToArmed(will, ClientId, _context) : null);
+
+    /// <summary>The will of the owning connection, unless a DISCONNECT has already discarded it [MQTT-3.1.2-10].</summary>
+    public WillMessage? ArmedWill => Owner is { Will: { } will, WillSuppressed: false } ? will : null;
 
     /// <summary>Adds the subscription, or replaces the one with the same topic filter. Caller holds <see cref="Lock"/>.</summary>
     public void SetSubscription(Subscription subscription) =>

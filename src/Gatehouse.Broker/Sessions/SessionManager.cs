@@ -154,10 +154,13 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
         }
     }
 
-    /// <summary>Mirrors the session's existence to the store: saved while persistent, deleted once it no longer is.</summary>
+    /// <summary>
+    /// Mirrors the session's existence to the store: saved while persistent, deleted once it no longer is. A session that
+    /// ends with its connection is saved too while that connection has a will, which a crash must not lose.
+    /// </summary>
     public void Persist(Session session, ref DurabilityBarrier barrier)
     {
-        if (session.IsPersistent)
+        if (session.IsPersistent || session.ArmedWill is not null)
         {
             session.Stored = true;
             barrier.Add(context.Store.SaveSession(session.ToRecord()));
@@ -200,6 +203,7 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
     {
         ApplicationMessage? publishNow = null;
         List<Delivery>? orphans = null;
+        var finishAfterWill = false;
         lock (_lock)
         {
             var wasCurrent = session.Detach(channel);
@@ -207,6 +211,19 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
             {
                 // Taken over: if the session was resumed, a delayed will is cancelled; an immediate one still goes.
                 if (will is not null && (willDelay == 0 || session.Ended || !_sessions.ContainsKey(session.ClientId))) publishNow = will;
+            }
+            else if (session.Stored && will is not null && (willDelay == 0 || !session.IsPersistent))
+            {
+                // The store holds this will (armed, see Session.ToRecord) and it goes out now: it is published first, and
+                // only then is the session's end or its will-less record submitted (FinishAfterWillLocked), so a crash
+                // between the two publishes the will again after the restart rather than never.
+                publishNow = will;
+                finishAfterWill = true;
+                if (session.IsPersistent)
+                {
+                    ScheduleLocked(session);
+                    orphans = session.TakeUnacknowledgedShared();
+                }
             }
             else
             {
@@ -235,7 +252,18 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
             }
         }
         if (orphans is { Count: > 0 }) router.Redeliver(orphans, session);
-        if (publishNow is not null) publishWill(publishNow);
+        if (publishNow is null) return;
+        try
+        {
+            publishWill(publishNow);
+        }
+        finally
+        {
+            if (finishAfterWill)
+            {
+                lock (_lock) FinishAfterWillLocked(session, context.Now);
+            }
+        }
     }
 
     /// <summary>
@@ -287,14 +315,22 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
     }
 
     /// <summary>
-    /// The second step for a session whose will <see cref="Sweep"/> has just published: only now is the will's removal
-    /// (or the expired session's deletion) submitted to the store, after the will's queue entries, so a crash between
-    /// the two publishes the will again rather than never. Nothing to do if the session was resumed or ended meanwhile.
+    /// The second step for a session whose will <see cref="Sweep"/> or <see cref="Disconnected"/> has just published: only
+    /// now is the will's removal (or the session's end) submitted to the store, after the will's queue entries, so a crash
+    /// between the two publishes the will again rather than never. Nothing to do if the session was claimed again or
+    /// ended meanwhile.
     /// </summary>
     private void FinishAfterWillLocked(Session session, DateTimeOffset now)
     {
-        if (session.Ended || session.IsConnected || !_sessions.TryGetValue(session.ClientId, out var current) || !ReferenceEquals(current, session))
+        if (session.Ended || session.Owner is not null || !_sessions.TryGetValue(session.ClientId, out var current) || !ReferenceEquals(current, session))
             return;
+        if (!session.IsPersistent)
+        {
+            // It lasted as long as its connection [MQTT-3.1.2-6]; it stayed in the store only for the will.
+            var ending = new DurabilityBarrier();
+            EndLocked(session, ref ending);
+            return;
+        }
         if (session.ExpiresAt is { } expires && expires <= now)
         {
             ExpireLocked(session);

@@ -15,11 +15,12 @@ internal static class SnapshotReader
             var sessions = new Dictionary<string, SessionBuilder>(StringComparer.Ordinal);
             Query(connection, transaction, """
                 SELECT client_id, protocol_version, expiry_interval, disconnected_at, will_publish_at, will_message_id, will_topic,
-                    will_payload, will_qos, will_retain, will_properties, will_expires_at, will_publisher
+                    will_payload, will_qos, will_retain, will_properties, will_expires_at, will_publisher, will_delay, will_expiry
                 FROM sessions
                 """, r =>
             {
                 WillRecord? will = null;
+                ArmedWillRecord? armed = null;
                 if (!r.IsDBNull(6))
                 {
                     var message = new ApplicationMessage
@@ -33,12 +34,13 @@ internal static class SnapshotReader
                         ExpiresAt = StoredValues.Time(NullableInt64(r, 11)),
                         PublisherClientId = r.IsDBNull(12) ? null : r.GetString(12),
                     };
-                    will = new WillRecord(message, StoredValues.Time(r.GetInt64(4))!.Value);
+                    if (r.IsDBNull(13)) will = new WillRecord(message, StoredValues.Time(r.GetInt64(4))!.Value);
+                    else armed = new ArmedWillRecord(message, checked((uint)r.GetInt64(13)), r.IsDBNull(14) ? null : checked((uint)r.GetInt64(14)));
                 }
                 var version = (ProtocolVersion)r.GetInt64(1);
                 if (!Enum.IsDefined(version)) throw new InvalidDataException($"Unknown protocol version {(long)version}.");
                 var record = new SessionRecord(r.GetString(0), version, checked((uint)r.GetInt64(2)),
-                    StoredValues.Time(NullableInt64(r, 3)), will);
+                    StoredValues.Time(NullableInt64(r, 3)), will, armed);
                 sessions[record.ClientId] = new SessionBuilder(record);
             }, cancellationToken);
 

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Logging;
 namespace Gatehouse.Storage.Embedded;
 
 /// <summary>
-/// Creates, checks, migrates and opens the database file. Format version 2; the layout is described in
+/// Creates, checks, migrates and opens the database file. Format version 3; the layout is described in
 /// docs/ARCHITECTURE.md (storage section) and below. An existing file is never recreated: an older version is migrated
 /// in one transaction, anything unexpected stops start-up with a <see cref="StoreFormatException"/>.
 /// </summary>
@@ -14,8 +14,9 @@ internal static class SqliteSchema
     /// <summary>
     /// 1: triggers kept <c>messages.refs</c> on insert and delete of a delivery. 2: no insert trigger; the writer sets
     /// <c>refs</c> itself (<see cref="StoreCommands.Enqueue"/>), which saves an UPDATE of the body per queued delivery.
+    /// 3: <c>sessions.will_delay</c> and <c>will_expiry</c> keep a connected client's will (see <see cref="ArmedWillRecord"/>).
     /// </summary>
-    public const int FormatVersion = 2;
+    public const int FormatVersion = 3;
 
     /// <summary>The oldest version <see cref="Open"/> migrates from; the maintenance commands read it as it is.</summary>
     public const int OldestReadableVersion = 1;
@@ -30,6 +31,9 @@ internal static class SqliteSchema
     // DELETE … RETURNING, measured no faster in StoreDrainBenchmarks, so the trigger stays.)
     // `seq` orders a session's queue as the broker queued it (a message can be queued again later, e.g. a shared
     // subscription moving it to another member, so message ids alone do not give the order).
+    // A session's will is pending (`will_publish_at` set: the connection closed and the will waits for its delay) or, from
+    // version 3, armed (`will_delay` set and `will_publish_at` null: the client is connected; `will_expiry` is the will's
+    // Message Expiry Interval in seconds, since its expiry time is known only once it is published).
     private const string CreateSql = """
         CREATE TABLE meta (
             key   TEXT PRIMARY KEY,
@@ -49,7 +53,9 @@ internal static class SqliteSchema
             will_retain      INTEGER,
             will_properties  BLOB,
             will_expires_at  INTEGER,
-            will_publisher   TEXT
+            will_publisher   TEXT,
+            will_delay       INTEGER,
+            will_expiry      INTEGER
         ) STRICT;
 
         CREATE TABLE subscriptions (
@@ -227,11 +233,14 @@ internal static class SqliteSchema
 
     /// <summary>
     /// The change from each version to the next, indexed by the version it starts from. Existing data never needs
-    /// rewriting for 1 → 2: version 1's insert trigger kept <c>refs</c> exact, and version 2 keeps the same meaning.
+    /// rewriting: version 1's insert trigger kept <c>refs</c> exact, and version 2 keeps the same meaning; version 3 only
+    /// adds columns, null in every existing row.
     /// </summary>
     private static readonly Dictionary<long, string> Migrations = new()
     {
         [1] = "DROP TRIGGER deliveries_added",
+        // A connected client's will (will_delay set, will_publish_at null); existing rows hold none.
+        [2] = "ALTER TABLE sessions ADD COLUMN will_delay INTEGER; ALTER TABLE sessions ADD COLUMN will_expiry INTEGER",
     };
 
     /// <summary>

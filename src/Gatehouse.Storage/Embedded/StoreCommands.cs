@@ -32,17 +32,18 @@ internal sealed class StoreCommands : IDisposable
         _rollback = Prepare("ROLLBACK");
         _saveSession = Prepare("""
             INSERT INTO sessions (client_id, protocol_version, expiry_interval, disconnected_at, will_publish_at, will_message_id,
-                will_topic, will_payload, will_qos, will_retain, will_properties, will_expires_at, will_publisher)
+                will_topic, will_payload, will_qos, will_retain, will_properties, will_expires_at, will_publisher, will_delay, will_expiry)
             VALUES ($client, $version, $expiry, $disconnected, $willAt, $willId, $willTopic, $willPayload, $willQos, $willRetain,
-                $willProperties, $willExpires, $willPublisher)
+                $willProperties, $willExpires, $willPublisher, $willDelay, $willExpiry)
             ON CONFLICT (client_id) DO UPDATE SET protocol_version = excluded.protocol_version,
                 expiry_interval = excluded.expiry_interval, disconnected_at = excluded.disconnected_at,
                 will_publish_at = excluded.will_publish_at, will_message_id = excluded.will_message_id,
                 will_topic = excluded.will_topic, will_payload = excluded.will_payload, will_qos = excluded.will_qos,
                 will_retain = excluded.will_retain, will_properties = excluded.will_properties,
-                will_expires_at = excluded.will_expires_at, will_publisher = excluded.will_publisher
+                will_expires_at = excluded.will_expires_at, will_publisher = excluded.will_publisher,
+                will_delay = excluded.will_delay, will_expiry = excluded.will_expiry
             """, "$client", "$version", "$expiry", "$disconnected", "$willAt", "$willId", "$willTopic", "$willPayload", "$willQos",
-            "$willRetain", "$willProperties", "$willExpires", "$willPublisher");
+            "$willRetain", "$willProperties", "$willExpires", "$willPublisher", "$willDelay", "$willExpiry");
         // The delivery delete fires the trigger that releases the message bodies.
         _deleteSession =
         [
@@ -120,8 +121,10 @@ internal sealed class StoreCommands : IDisposable
         st.Bind(2, (byte)s.ProtocolVersion);
         st.Bind(3, (long)s.ExpiryIntervalSeconds);
         st.Bind(4, StoredValues.UnixMilliseconds(s.DisconnectedAt));
+        // At most one of the two: a will waits for its delay only once its client's connection has closed.
         var will = s.PendingWill;
-        var message = will?.Message;
+        var armed = will is null ? s.ArmedWill : null;
+        var message = will?.Message ?? armed?.Message;
         st.Bind(5, StoredValues.UnixMilliseconds(will?.PublishAt));
         st.Bind(6, message?.Id);
         st.Bind(7, message?.Topic);
@@ -132,6 +135,8 @@ internal sealed class StoreCommands : IDisposable
         st.BindBlobOrNull(11, StoredValues.EncodeProperties(message?.Properties));
         st.Bind(12, StoredValues.UnixMilliseconds(message?.ExpiresAt));
         st.Bind(13, message?.PublisherClientId);
+        st.Bind(14, (long?)armed?.DelaySeconds);
+        st.Bind(15, (long?)armed?.MessageExpirySeconds);
         st.Execute();
     }
 

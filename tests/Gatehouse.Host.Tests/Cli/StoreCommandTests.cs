@@ -37,7 +37,7 @@ public sealed class StoreCommandTests : IDisposable
         await using var server = await FillAsync();
         var result = await GatehouseCommand.RunAsync("store", "stats", "--data-dir", _dataDir);
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Contains("format version: 2", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("format version: 3", result.Stdout, StringComparison.Ordinal);
         Assert.Contains("sessions: 1\n", result.Stdout, StringComparison.Ordinal);
         Assert.Contains("subscriptions: 1\n", result.Stdout, StringComparison.Ordinal);
         Assert.Contains("messages: 3\n", result.Stdout, StringComparison.Ordinal);
