@@ -155,12 +155,13 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
     }
 
     /// <summary>
-    /// Mirrors the session's existence to the store: saved while persistent, deleted once it no longer is. A session that
-    /// ends with its connection is saved too while that connection has a will, which a crash must not lose.
+    /// Mirrors the session's existence to the store: saved while persistent (with the will of the connection that holds
+    /// it, see <see cref="Session.ToRecord"/>), deleted once it no longer is. A session that ends with its connection is
+    /// not stored, its will neither: a crash ends that session, as a restart does.
     /// </summary>
     public void Persist(Session session, ref DurabilityBarrier barrier)
     {
-        if (session.IsPersistent || session.ArmedWill is not null)
+        if (session.IsPersistent)
         {
             session.Stored = true;
             barrier.Add(context.Store.SaveSession(session.ToRecord()));
@@ -216,7 +217,8 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
             {
                 // The store holds this will (armed, see Session.ToRecord) and it goes out now: it is published first, and
                 // only then is the session's end or its will-less record submitted (FinishAfterWillLocked), so a crash
-                // between the two publishes the will again after the restart rather than never.
+                // between the two publishes the will again after the restart rather than never. (Not persistent but
+                // stored: its expiry was set to 0 by DISCONNECT, so the session ends now.)
                 publishNow = will;
                 finishAfterWill = true;
                 if (session.IsPersistent)
@@ -326,7 +328,7 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
             return;
         if (!session.IsPersistent)
         {
-            // It lasted as long as its connection [MQTT-3.1.2-6]; it stayed in the store only for the will.
+            // Its expiry was set to 0 at DISCONNECT: it lasts no longer than its connection [MQTT-3.1.2-6].
             var ending = new DurabilityBarrier();
             EndLocked(session, ref ending);
             return;

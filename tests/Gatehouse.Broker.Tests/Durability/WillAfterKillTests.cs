@@ -7,9 +7,10 @@ using Xunit.Abstractions;
 namespace Gatehouse.Broker.Tests.Durability;
 
 /// <summary>
-/// The real server with the SQLite store, killed with SIGKILL while clients with wills are connected: the kill closes
-/// their connections without DISCONNECT, so the restarted server publishes their wills [MQTT-3.1.2-8], the retained
-/// "offline" status of a 3.1.1 device included. A client that had sent DISCONNECT before the kill gets no will.
+/// The real server with the SQLite store, killed with SIGKILL while clients with wills and persistent sessions are
+/// connected: the kill closes their connections without DISCONNECT, so the restarted server publishes their wills
+/// [MQTT-3.1.2-8], the retained "offline" status of a 3.1.1 device included. A client that had sent DISCONNECT before
+/// the kill gets no will.
 /// </summary>
 public sealed class WillAfterKillTests(ITestOutputHelper output) : IAsyncLifetime
 {
@@ -38,14 +39,14 @@ public sealed class WillAfterKillTests(ITestOutputHelper output) : IAsyncLifetim
             await watcher.DisconnectAsync();
         }
 
-        // A 3.1.1 device with a clean session and a retained "offline" status, a 5.0 client with a persistent session, and
-        // a 5.0 client that leaves properly before the kill.
-        var device = await MqttTestClient.ConnectNewAsync(server.MqttPort, ProtocolVersion.V311, UniqueNames.ClientId("device"),
+        // A 3.1.1 device (Clean Session 0) with a retained "offline" status, a 5.0 client with a persistent session, and a
+        // 5.0 client that leaves properly before the kill.
+        var device = await MqttTestClient.ConnectNewAsync(server.MqttPort, ProtocolVersion.V311, UniqueNames.ClientId("device"), cleanStart: false,
             will: new WillMessage { Topic = root + "/device/status", Payload = "offline"u8.ToArray(), QoS = QoS.AtLeastOnce, Retain = true });
         var gateway = await MqttTestClient.ConnectNewAsync(server.MqttPort, ProtocolVersion.V500, UniqueNames.ClientId("gateway"),
             properties: persistent, will: new WillMessage { Topic = root + "/gateway/status", Payload = "lost"u8.ToArray(), QoS = QoS.AtLeastOnce });
         await using (var leaving = await MqttTestClient.ConnectNewAsync(server.MqttPort, ProtocolVersion.V500, UniqueNames.ClientId("leaving"),
-            will: new WillMessage { Topic = root + "/leaving/status", Payload = "never"u8.ToArray(), QoS = QoS.AtLeastOnce }))
+            properties: persistent, will: new WillMessage { Topic = root + "/leaving/status", Payload = "never"u8.ToArray(), QoS = QoS.AtLeastOnce }))
         {
             await leaving.DisconnectAsync();
             Assert.True(await leaving.WaitForCloseAsync(TimeSpan.FromSeconds(5)), "the server closes after DISCONNECT");
