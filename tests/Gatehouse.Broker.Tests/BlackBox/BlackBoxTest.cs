@@ -40,9 +40,13 @@ public abstract class BlackBoxTest : IAsyncLifetime
     protected static string NewClientId(string prefix = "bb") => UniqueNames.ClientId(prefix);
 
     /// <summary>A server of its own with extra arguments (limits); closed after the test.</summary>
-    protected async Task<ServerProcess> StartServerAsync(params string[] arguments)
+    protected Task<ServerProcess> StartServerAsync(params string[] arguments) =>
+        StartServerAsync(new ServerProcessOptions { Arguments = arguments });
+
+    /// <summary>A server of its own (another store, a restart); closed after the test.</summary>
+    protected async Task<ServerProcess> StartServerAsync(ServerProcessOptions options)
     {
-        var server = await ServerProcess.StartAsync(new ServerProcessOptions { Arguments = arguments });
+        var server = await ServerProcess.StartAsync(options);
         _servers.Add(server);
         return server;
     }

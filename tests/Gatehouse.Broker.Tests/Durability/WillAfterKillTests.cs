@@ -1,6 +1,7 @@
 using System.Text;
 using Gatehouse.Protocol;
 using Gatehouse.Protocol.Packets;
+using Gatehouse.Broker.Tests.BlackBox;
 using Gatehouse.Testing;
 using Xunit.Abstractions;
 
@@ -12,24 +13,12 @@ namespace Gatehouse.Broker.Tests.Durability;
 /// [MQTT-3.1.2-8], the retained "offline" status of a 3.1.1 device included. A client that had sent DISCONNECT before
 /// the kill gets no will.
 /// </summary>
-public sealed class WillAfterKillTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class WillAfterKillTests(ITestOutputHelper output) : BlackBoxTest(null, output)
 {
-    private ServerProcess? _server;
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        if (_server is null) return;
-        await _server.DisposeAsync();
-        output.WriteLine($"--- server output ---\n{_server.Output}--- end ---");
-    }
-
     [Fact]
     public async Task The_wills_of_clients_connected_at_a_SIGKILL_are_published_after_the_restart()
     {
-        _server = await ServerProcess.StartAsync(new ServerProcessOptions { Storage = "sqlite" });
-        var server = _server;
+        var server = await StartServerAsync(new ServerProcessOptions { Storage = "sqlite" });
         var root = UniqueNames.Topic("kill-will");
         var watcherId = UniqueNames.ClientId("watcher");
         var persistent = new MqttProperties { SessionExpiryInterval = 3600 };
