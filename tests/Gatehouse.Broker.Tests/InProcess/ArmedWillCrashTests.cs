@@ -16,6 +16,7 @@ public sealed class ArmedWillCrashTests
 {
     private const string WillClient = "armed-will-client";
     private static readonly MqttProperties SubscriberSession = new() { SessionExpiryInterval = 600 };
+    private static readonly MqttProperties WillClientSession = new() { SessionExpiryInterval = 600 };
 
     [Theory]
     [InlineData(600u, 0u)]
@@ -67,10 +68,10 @@ public sealed class ArmedWillCrashTests
     }
 
     [Theory]
-    [InlineData(600u, 0)]
-    [InlineData(600u, 1)]
-    [InlineData(600u, 2)]
-    public async Task A_will_sent_as_its_connection_closes_survives_a_crash_whichever_writes_reached_the_disk(uint sessionExpiry, int writesThatSurvive)
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    public async Task A_will_sent_as_its_connection_closes_survives_a_crash_whichever_writes_reached_the_disk(int writesThatSurvive)
     {
         var store = new PowerCutStore(new MemoryBrokerStore());
         var topic = UniqueNames.Topic("closing-will");
@@ -78,8 +79,7 @@ public sealed class ArmedWillCrashTests
         await using (var before = await InProcessBroker.StartAsync(store: store))
         {
             await before.SubscribeOfflineAsync("closing-sub", topic, QoS.AtLeastOnce, SubscriberSession);
-            var client = await before.ConnectAsync(WillClient, properties: new MqttProperties { SessionExpiryInterval = sessionExpiry },
-                will: Will(topic, delaySeconds: 0));
+            var client = await before.ConnectAsync(WillClient, properties: WillClientSession, will: Will(topic, delaySeconds: 0));
             store.Hold();
             await client.AbortAsync();
             // The will's queue entry for the subscriber, and the session's will-less record.
@@ -108,9 +108,9 @@ public sealed class ArmedWillCrashTests
     }
 
     [Theory]
-    [InlineData(Ending.NormalDisconnect, 600u)]
-    [InlineData(Ending.GracefulShutdown, 600u)]
-    public async Task A_discarded_will_stays_discarded_after_a_restart(Ending ending, uint sessionExpiry)
+    [InlineData(Ending.NormalDisconnect)]
+    [InlineData(Ending.GracefulShutdown)]
+    public async Task A_discarded_will_stays_discarded_after_a_restart(Ending ending)
     {
         var store = new PowerCutStore(new MemoryBrokerStore());
         var topic = UniqueNames.Topic("discarded-will");
@@ -118,8 +118,7 @@ public sealed class ArmedWillCrashTests
         await using (var before = await InProcessBroker.StartAsync(store: store))
         {
             await before.SubscribeOfflineAsync("discard-sub", topic, QoS.AtLeastOnce, SubscriberSession);
-            client = await before.ConnectAsync(WillClient, properties: new MqttProperties { SessionExpiryInterval = sessionExpiry },
-                will: Will(topic, delaySeconds: 0));
+            client = await before.ConnectAsync(WillClient, properties: WillClientSession, will: Will(topic, delaySeconds: 0));
             Assert.NotNull(ArmedWillOnDisk(store));
             if (ending == Ending.NormalDisconnect)
             {
