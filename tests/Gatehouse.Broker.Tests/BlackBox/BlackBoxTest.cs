@@ -89,13 +89,13 @@ public abstract class BlackBoxTest : IAsyncLifetime
         return (client, connAck);
     }
 
-    public Task InitializeAsync()
+    public virtual Task InitializeAsync()
     {
         if (_fixture is not null) _bookmark = _fixture.Server.OutputLineCount;
         return Task.CompletedTask;
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         foreach (var client in _clients) await client.DisposeAsync();
         if (_fixture is not null) WriteServerOutput("shared server", _fixture.Server.OutputSince(_bookmark));

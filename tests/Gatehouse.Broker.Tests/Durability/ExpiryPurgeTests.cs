@@ -1,3 +1,4 @@
+using Gatehouse.Broker.Tests.BlackBox;
 using Gatehouse.Protocol;
 using Gatehouse.Storage.Embedded;
 using Gatehouse.Testing;
@@ -9,24 +10,14 @@ namespace Gatehouse.Broker.Tests.Durability;
 /// The store does not grow with messages nobody can receive: expired messages queued for an offline session leave the
 /// store (and memory) while it stays offline, and an expired session leaves with its queue.
 /// </summary>
-public sealed class ExpiryPurgeTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class ExpiryPurgeTests(ITestOutputHelper output) : BlackBoxTest(null, output)
 {
-    private ServerProcess? _server;
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        if (_server is null) return;
-        await _server.DisposeAsync();
-        output.WriteLine($"--- server output ---\n{_server.Output}--- end ---");
-    }
 
     [Fact]
     public async Task Expired_messages_queued_for_an_offline_session_are_removed_from_the_store_while_it_is_offline()
     {
-        _server = await ServerProcess.StartAsync(new ServerProcessOptions { Storage = "sqlite" });
-        var port = _server.MqttPort;
+        var server = await StartServerAsync(new ServerProcessOptions { Storage = "sqlite" });
+        var port = server.MqttPort;
         var topic = UniqueNames.Topic("purge");
         var subscriberId = UniqueNames.ClientId("purge-sub");
         var persistent = new MqttProperties { SessionExpiryInterval = 600 };
@@ -46,12 +37,12 @@ public sealed class ExpiryPurgeTests(ITestOutputHelper output) : IAsyncLifetime
             }
             await publisher.PublishAsync($"{topic}/long", "kept", QoS.AtLeastOnce, properties: new MqttProperties { MessageExpiryInterval = 600 });
         }
-        Assert.Equal(11, SqliteStoreMaintenance.Statistics(_server.DataDirectory).Deliveries);
+        Assert.Equal(11, SqliteStoreMaintenance.Statistics(server.DataDirectory).Deliveries);
 
         // The housekeeping sweep (every 5 s) removes the expired ones; the session never reconnected meanwhile.
-        await Eventually.Assert(() => SqliteStoreMaintenance.Statistics(_server.DataDirectory) is { Deliveries: 1, Messages: 1 },
+        await Eventually.Assert(() => SqliteStoreMaintenance.Statistics(server.DataDirectory) is { Deliveries: 1, Messages: 1 },
             "only the unexpired message is left in the store", TimeSpan.FromSeconds(15));
-        var check = SqliteStoreMaintenance.Check(_server.DataDirectory);
+        var check = SqliteStoreMaintenance.Check(server.DataDirectory);
         Assert.True(check.Count == 0, string.Join("\n", check));
 
         await using var resumed = await MqttTestClient.ConnectNewAsync(port, ProtocolVersion.V500, subscriberId, cleanStart: false, properties: persistent);
@@ -64,8 +55,8 @@ public sealed class ExpiryPurgeTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task An_expired_session_leaves_the_store_with_its_subscriptions_and_queue()
     {
-        _server = await ServerProcess.StartAsync(new ServerProcessOptions { Storage = "sqlite" });
-        var port = _server.MqttPort;
+        var server = await StartServerAsync(new ServerProcessOptions { Storage = "sqlite" });
+        var port = server.MqttPort;
         var topic = UniqueNames.Topic("expire");
         await using (var subscriber = await MqttTestClient.ConnectNewAsync(port, ProtocolVersion.V500, UniqueNames.ClientId("expire-sub"),
             cleanStart: false, properties: new MqttProperties { SessionExpiryInterval = 1 }))
@@ -77,7 +68,7 @@ public sealed class ExpiryPurgeTests(ITestOutputHelper output) : IAsyncLifetime
         {
             for (var i = 0; i < 5; i++) await publisher.PublishAsync(topic, "x", QoS.AtLeastOnce);
         }
-        await Eventually.Assert(() => SqliteStoreMaintenance.Statistics(_server.DataDirectory) is
+        await Eventually.Assert(() => SqliteStoreMaintenance.Statistics(server.DataDirectory) is
             { Sessions: 0, Subscriptions: 0, Deliveries: 0, Messages: 0 }, "the expired session is gone from the store", TimeSpan.FromSeconds(10));
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Gatehouse.Broker.Tests.BlackBox;
 using Gatehouse.Protocol;
 using Gatehouse.Protocol.Packets;
 using Gatehouse.Testing;
@@ -11,26 +12,22 @@ namespace Gatehouse.Broker.Tests.Durability;
 /// with a reason string, CONNACK 0x88), the log says why, the broker recovers when space comes back, and nothing it had
 /// acknowledged is lost, even across a SIGKILL. Needs root (mount); without it the test reports that it did not run.
 /// </summary>
-public sealed class FullDiskTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class FullDiskTests(ITestOutputHelper output) : BlackBoxTest(null, output)
 {
     private readonly string _mount = Path.Combine(Path.GetTempPath(), "gatehouse-full-disk", Guid.NewGuid().ToString("N"));
     private bool _mounted;
-    private ServerProcess? _server;
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
+        await base.InitializeAsync();
         Directory.CreateDirectory(_mount);
         _mounted = await RunAsync("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", _mount) == 0;
     }
 
-    public async Task DisposeAsync()
+    public override async Task DisposeAsync()
     {
-        if (_server is not null)
-        {
-            await _server.DisposeAsync();
-            var text = _server.Output;
-            output.WriteLine($"--- server output ---\n{(text.Length > 20_000 ? text[^20_000..] : text)}--- end ---");
-        }
+        // The server stops (and its output is written) before its data directory is unmounted.
+        await base.DisposeAsync();
         if (_mounted) await RunAsync("umount", _mount);
         try { Directory.Delete(_mount, recursive: true); } catch (IOException) { }
     }
@@ -40,14 +37,14 @@ public sealed class FullDiskTests(ITestOutputHelper output) : IAsyncLifetime
     {
         if (!_mounted)
         {
-            output.WriteLine("NOT RUN: cannot mount a tmpfs here (needs root)");
+            Output.WriteLine("NOT RUN: cannot mount a tmpfs here (needs root)");
             return;
         }
         var dataDir = Path.Combine(_mount, "data");
         var filler = Path.Combine(_mount, "filler");
         await File.WriteAllBytesAsync(filler, new byte[1024 * 1024]);
-        _server = await ServerProcess.StartAsync(new ServerProcessOptions { Storage = "sqlite", DataDirectory = dataDir });
-        var port = _server.MqttPort;
+        var server = await StartServerAsync(new ServerProcessOptions { Storage = "sqlite", DataDirectory = dataDir });
+        var port = server.MqttPort;
 
         var subscriberId = UniqueNames.ClientId("full-sub");
         var persistent = new MqttProperties { SessionExpiryInterval = 3600 };
@@ -69,10 +66,10 @@ public sealed class FullDiskTests(ITestOutputHelper output) : IAsyncLifetime
             else refused = ack;
         }
         Assert.NotNull(refused);
-        output.WriteLine($"{acknowledged.Count} messages acknowledged before the disk was full");
+        Output.WriteLine($"{acknowledged.Count} messages acknowledged before the disk was full");
         Assert.Equal(ReasonCode.UnspecifiedError, refused.ReasonCode);
         Assert.Contains("cannot store", refused.Properties?.ReasonString ?? "", StringComparison.Ordinal);
-        Assert.True(await _server.WaitForOutputAsync("disk full", TimeSpan.FromSeconds(5)), "the log names the cause");
+        Assert.True(await server.WaitForOutputAsync("disk full", TimeSpan.FromSeconds(5)), "the log names the cause");
 
         // Take the last free blocks too. Small commits may still fit in log space the failed large one had allocated; once
         // that is used up a new persistent session cannot be made durable either: CONNACK 0x88 Server unavailable.
@@ -117,8 +114,8 @@ public sealed class FullDiskTests(ITestOutputHelper output) : IAsyncLifetime
         }
 
         // Nothing acknowledged is lost, even across a crash.
-        _server.Kill();
-        await _server.RestartAsync();
+        server.Kill();
+        await server.RestartAsync();
         await using var resumed = await MqttTestClient.ConnectNewAsync(port, ProtocolVersion.V500, subscriberId, cleanStart: false, properties: persistent);
         var received = new HashSet<string>(StringComparer.Ordinal);
         var deadline = Stopwatch.StartNew();

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Gatehouse.Broker.Tests.BlackBox;
 using Gatehouse.Protocol;
 using Gatehouse.Protocol.Packets;
 using Gatehouse.Testing;
@@ -16,26 +17,13 @@ namespace Gatehouse.Broker.Tests.Durability;
 /// counting as one): at least once for QoS 1, exactly once for QoS 2. Subscriptions and retained messages survive.
 /// The kill moments come from a seed printed in the output; GATEHOUSE_CRASH_SEED replays them.
 /// </summary>
-public sealed class KillRestartTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class KillRestartTests(ITestOutputHelper output) : BlackBoxTest(null, output)
 {
     private const int Kills = 6;
     /// <summary>Acknowledgements to see between kills, so each kill lands in a running stream.</summary>
     private const int ProgressBetweenKills = 300;
     /// <summary>Upper bound per publisher, keeping the test's duration bounded on a fast machine.</summary>
     private const int MessageLimit = 5_000;
-
-    private ServerProcess? _server;
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        if (_server is null) return;
-        await _server.DisposeAsync();
-        var text = _server.Output;
-        if (text.Length > 30_000) text = "[...]\n" + text[^30_000..];
-        output.WriteLine($"--- server output ---\n{text}--- end ---");
-    }
 
     [Fact]
     public async Task Every_acknowledged_message_reaches_every_persistent_session_after_repeated_SIGKILL()
@@ -48,13 +36,12 @@ public sealed class KillRestartTests(ITestOutputHelper output) : IAsyncLifetime
         var elapsed = Stopwatch.StartNew();
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(90));
 
-        _server = await ServerProcess.StartAsync(new ServerProcessOptions
+        var server = await StartServerAsync(new ServerProcessOptions
         {
             Storage = "sqlite",
             // Offline sessions hold every message of the test.
             Arguments = ["--Broker:MaxQueuedMessages=1000000", "--Broker:MaxQueuedBytes=1073741824"],
         });
-        var server = _server;
         int Port() => server.MqttPort;
 
         var root = UniqueNames.Topic("crash");
@@ -199,6 +186,6 @@ public sealed class KillRestartTests(ITestOutputHelper output) : IAsyncLifetime
 
     private void Log(string line)
     {
-        output.WriteLine(line);
+        Output.WriteLine(line);
     }
 }
