@@ -31,9 +31,9 @@ internal sealed unsafe class ReadinessLoop
     /// <summary>
     /// Sockets the first loop takes before the others get any (see <see cref="Choose"/>). Packets of the sockets one loop
     /// serves are handled in the order they arrived; across loops they are not. MQTT orders only within a connection, but
-    /// clients of a small broker (and conformance suites) expect what a single-threaded broker does: a publication sent
-    /// after another client's UNSUBSCRIBE went out not to reach it. A loop woken from sleep can be milliseconds late on a
-    /// virtual machine, long enough for a busy loop to route the publication first.
+    /// clients of a small broker (and conformance suites) expect what a single-threaded broker does: a PUBLISH sent after
+    /// another client's UNSUBSCRIBE does not reach that client. A loop woken from sleep can be milliseconds late on a
+    /// virtual machine, long enough for another, busy loop to route the PUBLISH first.
     /// </summary>
     internal const int FirstLoopShare = 32;
 
