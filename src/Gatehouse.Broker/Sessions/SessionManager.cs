@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Gatehouse.Broker.Channel;
 using Gatehouse.Broker.Diagnostics;
 using Gatehouse.Broker.Routing;
+using Gatehouse.Broker.Timers;
 using Gatehouse.Protocol;
 using Gatehouse.Protocol.Topics;
 using Microsoft.Extensions.Logging;
@@ -406,11 +407,18 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
         _timer ??= context.Time.CreateTimer(static state => ((SessionManager)state!).OnDeadline(), this,
             Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         var delay = next - context.Now;
+        // A little early on the system clock: OnDeadline waits out the rest, so a will goes out on time (TimerPrecision).
+        if (TimerPrecision.Applies(context.Time)) delay -= TimerPrecision.Lead;
         _timer.Change(delay > TimeSpan.Zero ? delay : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
     }
 
     private void OnDeadline()
     {
+        DateTimeOffset due;
+        lock (_lock) due = _timerDue;
+        // Armed early (ArmTimerLocked): the deadline it was armed for is still a few milliseconds away. Meanwhile a later
+        // deadline does not re-arm the timer (it is not earlier than _timerDue); the sweep below arms it.
+        if (due != DateTimeOffset.MaxValue && TimerPrecision.Applies(context.Time)) TimerPrecision.WaitUntil(context.Time, due);
         // The timer is free again: the sweep sets it for whatever is next (at once if its clock is a little behind the timer's).
         lock (_lock) _timerDue = DateTimeOffset.MaxValue;
         try
