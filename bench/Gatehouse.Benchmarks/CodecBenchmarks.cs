@@ -14,7 +14,8 @@ namespace Gatehouse.Benchmarks;
 /// encoding writes into one reused buffer. Each benchmark runs a batch, so figures are per packet. In 3.1.1 the packets
 /// carry no properties (the version has none), so the QoS 1 rows at 3.1.1 against 5.0 show what the properties cost.
 /// Decoding the same topic again and again hits the reader's topic-name cache, as a device publishing to its few topics
-/// does: the decoded PUBLISH then allocates the packet and its payload but no topic string.
+/// does: the decoded PUBLISH then allocates the packet and its payload but no topic string, and nothing at all when it is
+/// decoded into a recycled packet as the broker does (<c>DecodePublishQoS0Recycled</c>).
 /// <code>dotnet run -c Release --project bench/Gatehouse.Benchmarks -- --filter '*Codec*'</code>
 /// </summary>
 [MemoryDiagnoser]
@@ -23,6 +24,7 @@ public class CodecBenchmarks
     private const int Batch = 1000;
 
     private readonly ArrayBufferWriter<byte> _output = new(4096);
+    private readonly PublishPacketPool _pool = new();
     private PublishPacket _publishQoS0 = null!;
     private PublishPacket _publishQoS1 = null!;
     private ConnectPacket _connect = null!;
@@ -119,6 +121,24 @@ public class CodecBenchmarks
         return packet;
     }
 
+    /// <summary>
+    /// As the broker's read loops decode a QoS 0 PUBLISH: into a packet of a <see cref="PublishPacketPool"/>, which goes
+    /// back to the pool once its holders are done (here at once), so the next one reuses it and its payload buffer.
+    /// </summary>
+    private MqttPacket? DecodeRecycledBatch(ReadOnlySequence<byte> bytes)
+    {
+        MqttPacket? packet = null;
+        for (var i = 0; i < Batch; i++)
+        {
+            var remaining = bytes;
+            if (!PacketReader.TryRead(ref remaining, Version, uint.MaxValue, _pool, out packet)) throw new InvalidOperationException("incomplete packet");
+            var publish = (PublishPacket)packet!;
+            publish.AllowRecycling();
+            publish.Release();
+        }
+        return packet;
+    }
+
     private int EncodeBatch(MqttPacket packet)
     {
         var output = _output;
@@ -136,6 +156,9 @@ public class CodecBenchmarks
 
     [Benchmark(OperationsPerInvoke = Batch)]
     public MqttPacket? DecodePublishQoS0Split() => DecodeBatch(_publishQoS0Split, Version);
+
+    [Benchmark(OperationsPerInvoke = Batch)]
+    public MqttPacket? DecodePublishQoS0Recycled() => DecodeRecycledBatch(_publishQoS0Whole);
 
     [Benchmark(OperationsPerInvoke = Batch)]
     public MqttPacket? DecodePublishQoS1Properties() => DecodeBatch(_publishQoS1Whole, Version);

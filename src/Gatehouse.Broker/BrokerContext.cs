@@ -41,6 +41,9 @@ public sealed class BrokerContext
 
     public DateTimeOffset Now => Time.GetUtcNow();
 
+    /// <summary>The QoS 0 path's reused packets, messages and deliveries.</summary>
+    public Routing.RecycledMessages Recycled { get; } = new();
+
     /// <summary>
     /// The CONNACK properties of a 5.0 connection that needs nothing of its own (no assigned id, granted expiry, keep-alive
     /// or authentication): built once and shared by every such CONNACK, so a connect does not leave a 200-byte object

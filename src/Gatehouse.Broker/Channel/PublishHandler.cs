@@ -82,17 +82,29 @@ internal static class PublishHandler
 
         // The clock is read only for a message that expires: reading it is a measurable share of a QoS 0 PUBLISH.
         var expiry = publish.Properties?.MessageExpiryInterval;
-        var message = new ApplicationMessage
+        DateTimeOffset? expiresAt = expiry is { } seconds ? context.Now.AddSeconds(seconds) : null;
+        ApplicationMessage message;
+        if (publish.IsPooled)
         {
-            Topic = topic,
-            Payload = publish.Payload,
-            QoS = publish.QoS,
-            Retain = publish.Retain,
-            Properties = ForwardableProperties.From(publish.Properties),
-            ExpiresAt = expiry is { } seconds ? context.Now.AddSeconds(seconds) : null,
-            PublisherClientId = channel.ClientId,
-            Id = context.NextMessageId(),
-        };
+            // A recycled QoS 0 packet: its message is reused too, if nothing keeps it (see RecycledMessages).
+            message = context.Recycled.RentMessage();
+            message.Reuse(topic, publish.Payload, publish.QoS, publish.Retain, ForwardableProperties.From(publish.Properties), expiresAt,
+                channel.ClientId, context.NextMessageId());
+        }
+        else
+        {
+            message = new ApplicationMessage
+            {
+                Topic = topic,
+                Payload = publish.Payload,
+                QoS = publish.QoS,
+                Retain = publish.Retain,
+                Properties = ForwardableProperties.From(publish.Properties),
+                ExpiresAt = expiresAt,
+                PublisherClientId = channel.ClientId,
+                Id = context.NextMessageId(),
+            };
+        }
 
         var barrier = new DurabilityBarrier();
         AcceptedQoS2? accepted = null;
@@ -106,7 +118,7 @@ internal static class PublishHandler
             if (session.IsPersistent) accepted = new AcceptedQoS2(session.ClientId, publish.PacketId);
         }
         if (publish.Retain) channel.Broker.Retained.Apply(message, ref barrier);
-        var reached = channel.Broker.Router.Publish(message, ref barrier, publish, accepted);
+        var reached = channel.Broker.Router.Publish(message, ref barrier, publish, accepted, out var onlySent);
         // A queue limit refused it for some session: a 5.0 publisher is told (0x97) rather than given a success that
         // would hide the loss; the sessions that took it keep it (a resend is an allowed QoS 1 duplicate for them).
         var reason = barrier.Refused > 0 ? ReasonCode.QuotaExceeded
@@ -115,7 +127,11 @@ internal static class PublishHandler
 
         // A subscriber this message was queued for is falling behind: the publisher's connection is not read until it
         // has caught up (TCP then slows the publisher), instead of its QoS 0 messages being dropped at the hard limit.
-        if (publish.QoS == QoS.AtMostOnce) return barrier.Backpressure is { } room ? new ValueTask(room) : ValueTask.CompletedTask;
+        if (publish.QoS == QoS.AtMostOnce)
+        {
+            if (publish.IsPooled) Recycle(context, publish, message, reusable: onlySent && !publish.Retain);
+            return barrier.Backpressure is { } room ? new ValueTask(room) : ValueTask.CompletedTask;
+        }
         if (publish.QoS == QoS.ExactlyOnce && reason >= ReasonCode.UnspecifiedError && channel.Version == ProtocolVersion.V500)
         {
             // A failing PUBREC ends the exchange: no PUBREL will come, so the packet id is free again at once.
@@ -138,6 +154,21 @@ internal static class PublishHandler
         // shares group commits instead of waiting for one commit each [MQTT-4.6.0-2], [MQTT-4.6.0-3].
         channel.Connection.Enqueue(ack, barrier.WhenDurable(), OnStoreFailure);
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Ends this handler's hold on a recycled QoS 0 packet. When routing proved that only writers' queues hold it (and no
+    /// retained copy was kept), the message goes back to its pool now and the packet once the last writer has written it;
+    /// otherwise both are left to the collector, whoever holds them.
+    /// </summary>
+    private static void Recycle(BrokerContext context, PublishPacket publish, ApplicationMessage message, bool reusable)
+    {
+        if (reusable)
+        {
+            context.Recycled.Return(message);
+            publish.AllowRecycling();
+        }
+        publish.Release();
     }
 
     /// <summary>

@@ -251,7 +251,7 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
             while (!IsClosing)
             {
                 var before = buffer.Length;
-                if (!PacketReader.TryRead(ref buffer, Protocol.DecodeVersion, Context.Options.MaxPacketSize, out var packet)) break;
+                if (!PacketReader.TryRead(ref buffer, Protocol.DecodeVersion, Context.Options.MaxPacketSize, Context.Recycled.Packets, out var packet)) break;
                 BrokerMetrics.Add(ref Context.Metrics.BytesReceived, before - buffer.Length);
                 BrokerMetrics.Add(ref Context.Metrics.MessagesReceived);
                 var handled = Protocol.HandleAsync(packet!);
@@ -357,10 +357,18 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
     /// </summary>
     public bool Enqueue(MqttPacket packet, Task? durable, Func<MqttChannel, MqttPacket, MqttPacket?>? onFailure)
     {
-        if (packet is PublishPacket publish) Interlocked.Add(ref _queuedPublishBytes, publish.Payload.Length);
+        var publish = packet as PublishPacket;
+        if (publish is not null)
+        {
+            Interlocked.Add(ref _queuedPublishBytes, publish.Payload.Length);
+            // Held (a recycled packet) until the writer has written it; taken before it is queued, as the writer may
+            // write it at once.
+            publish.AddSend();
+        }
         var outcome = durable is null or { IsCompletedSuccessfully: true }
             ? Outgoing.TryWrite(new Outbound(packet, null, null))
             : Outgoing.TryWrite(new Outbound(packet, durable, onFailure));
+        if (outcome == QueueWrite.Refused) publish?.Release();
         if (outcome != QueueWrite.StartWriter) return outcome == QueueWrite.Queued;
         // Inside a read loop's batch the writer starts at the batch's end, on that thread (DeferredWrites).
         if (!DeferredWrites.TryDefer(this)) ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
@@ -512,7 +520,8 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
                         }
                     }
                     var packet = item.Packet;
-                    if (packet is PublishPacket publish)
+                    var publish = packet as PublishPacket;
+                    if (publish is not null)
                     {
                         Interlocked.Add(ref _queuedPublishBytes, -publish.Payload.Length);
                         Protocol.ApplyOutboundTopicAlias(publish);
@@ -525,6 +534,8 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
                         Protocol.RestartKeepAlive();
                     }
                     written += PacketWriter.Write(_transport.Output, packet, Protocol.Version);
+                    // Its bytes are in the output now: a recycled packet may go back to its pool (the last writer's release).
+                    publish?.Release();
                     BrokerMetrics.Add(ref Context.Metrics.MessagesSent);
                     // Flush in batches: everything queued so far goes out in one write, bounded so memory stays small.
                     if (written >= 64 * 1024) break;

@@ -79,34 +79,56 @@ public sealed class Router(BrokerContext context)
     /// <paramref name="accepted"/> is its publisher's QoS 2 packet id when that session is persistent: it is stored with
     /// the queue entries, in one operation (see <see cref="IBrokerStore.Enqueue"/>), or alone when there are none.
     /// </summary>
-    public int Publish(ApplicationMessage message, ref DurabilityBarrier barrier, PublishPacket? decoded = null, AcceptedQoS2? accepted = null)
+    public int Publish(ApplicationMessage message, ref DurabilityBarrier barrier, PublishPacket? decoded = null, AcceptedQoS2? accepted = null) =>
+        Publish(message, ref barrier, decoded, accepted, out _);
+
+    /// <summary>
+    /// As <see cref="Publish(ApplicationMessage, ref DurabilityBarrier, PublishPacket?, AcceptedQoS2?)"/>.
+    /// <paramref name="onlySent"/> is true when <paramref name="decoded"/> is a recycled packet (see
+    /// <see cref="RecycledMessages"/>) and routing left it with no holder but the writers' queues it was sent to: every
+    /// delivery was sent at once as that very packet, and none was queued, stored or given a PUBLISH of its own. The
+    /// recycled deliveries are then back in their pool, and the caller may reuse the message and the packet.
+    /// </summary>
+    public int Publish(ApplicationMessage message, ref DurabilityBarrier barrier, PublishPacket? decoded, AcceptedQoS2? accepted, out bool onlySent)
     {
-        var reached = Route(message, ref barrier, decoded, ref accepted);
+        var reached = Route(message, ref barrier, decoded, ref accepted, out onlySent);
         // No persistent session queued it: nothing of the message can be lost with the id (a retained copy was submitted
         // before it, so a crash between the two leaves the id unknown and the resent PUBLISH retains it again).
         if (accepted is { } alone) barrier.Add(context.Store.AddIncomingQoS2(alone.ClientId, alone.PacketId));
         return reached;
     }
 
-    private int Route(ApplicationMessage message, ref DurabilityBarrier barrier, PublishPacket? decoded, ref AcceptedQoS2? accepted)
+    private int Route(ApplicationMessage message, ref DurabilityBarrier barrier, PublishPacket? decoded, ref AcceptedQoS2? accepted,
+        out bool onlySent)
     {
+        // Set only once routing is through: an exception leaves everything to the collector.
+        onlySent = false;
+        var recycling = decoded is { IsPooled: true };
         var scratch = t_scratch ?? new RoutingScratch();
         t_scratch = null;
+        var shared = new SharedDeliveries(message, decoded, recycling ? context.Recycled : null);
         try
         {
             var matches = scratch.Matches;
             _tree.Match(message.Topic, matches);
-            if (matches.Count == 0) return 0;
+            if (matches.Count == 0)
+            {
+                onlySent = recycling;
+                return 0;
+            }
             var deliveries = scratch.Deliveries;
-            var shared = new SharedDeliveries(message, decoded);
             if (matches.Count == 1 && matches[0] is Subscription only)
             {
                 // One plain subscription (the common case): nothing to merge, so no per-session plan.
-                if (PlannedDelivery.Excludes(only, message)) return 0;
+                if (PlannedDelivery.Excludes(only, message))
+                {
+                    onlySent = recycling;
+                    return 0;
+                }
                 var planned = new PlannedDelivery();
                 planned.Merge(only, message);
                 deliveries.Add((only.Session, shared.For(planned)));
-                return DeliverAll(message, deliveries, ref barrier, ref accepted);
+                return DeliverAll(message, deliveries, ref barrier, ref accepted, recycling ? decoded : null, out onlySent);
             }
             var plan = scratch.Plan;
             foreach (var target in matches)
@@ -120,12 +142,14 @@ public sealed class Router(BrokerContext context)
                 // Each shared group gets its own copy, independent of the member's other subscriptions.
                 if (target is ShareGroup group && group.Pick() is { } member) deliveries.Add((member.Session, CreateDelivery(member, message, group)));
             }
-            return DeliverAll(message, deliveries, ref barrier, ref accepted);
+            return DeliverAll(message, deliveries, ref barrier, ref accepted, recycling ? decoded : null, out onlySent);
         }
         finally
         {
             scratch.Clear();
             t_scratch = scratch;
+            // Nothing holds the shared forms now: they go back (a thrown exception leaves them to the collector).
+            if (onlySent) shared.Recycle();
         }
     }
 
@@ -166,15 +190,18 @@ public sealed class Router(BrokerContext context)
     public int DeliverAll(ApplicationMessage message, List<(Session Session, Delivery Delivery)> deliveries, ref DurabilityBarrier barrier)
     {
         AcceptedQoS2? none = null;
-        return DeliverAll(message, deliveries, ref barrier, ref none);
+        return DeliverAll(message, deliveries, ref barrier, ref none, recycled: null, out _);
     }
 
     /// <summary>
     /// Queues the message for the persistent sessions among <paramref name="deliveries"/> (one store operation, which also
     /// carries <paramref name="accepted"/>; it is then cleared) and hands each session its delivery.
+    /// <paramref name="onlySent"/> is true only for a <paramref name="recycled"/> packet that every delivery was sent as at
+    /// once, with nothing else keeping the message (see
+    /// <see cref="Publish(ApplicationMessage, ref DurabilityBarrier, PublishPacket?, AcceptedQoS2?, out bool)"/>).
     /// </summary>
     private int DeliverAll(ApplicationMessage message, List<(Session Session, Delivery Delivery)> deliveries, ref DurabilityBarrier barrier,
-        ref AcceptedQoS2? accepted)
+        ref AcceptedQoS2? accepted, PublishPacket? recycled, out bool onlySent)
     {
         if (context.Security is { } security) RemoveUnauthorized(security, message.Topic, deliveries);
         // Sized exactly (one entry for a single subscriber): a growing list cost each message its own object and an array
@@ -199,12 +226,16 @@ public sealed class Router(BrokerContext context)
             accepted = null;
         }
         var reached = 0;
+        var sent = 0;
+        var kept = records is not null;
         foreach (var (session, delivery) in deliveries)
         {
             var outcome = session.Deliver(delivery, out var room);
-            if (outcome == DeliveryOutcome.Accepted)
+            if (outcome is DeliveryOutcome.Accepted or DeliveryOutcome.Sent)
             {
                 reached++;
+                if (outcome == DeliveryOutcome.Sent) sent++;
+                else kept = true;
                 // Never wait on the publisher's own queue: its deliveries are behind that very acknowledgement.
                 if (room is not null && session.ClientId != message.PublisherClientId) barrier.AddBackpressure(room);
                 continue;
@@ -212,6 +243,10 @@ public sealed class Router(BrokerContext context)
             if (outcome == DeliveryOutcome.QueueFull) barrier.AddRefused();
             if (records is not null && session.IsPersistent) context.Store.RemoveDelivery(session.ClientId, message.Id).Forget();
         }
+        // Each send put either the recycled packet into a writer's queue (counted by the packet) or a PUBLISH built from
+        // the message (not counted): equal counts mean the writers' queues hold the packet and nothing holds the rest.
+        // Only this thread sends the packet while it is routed: no delivery of it was queued for another to send.
+        onlySent = recycled is not null && !kept && recycled.Sends == sent;
         return reached;
     }
 

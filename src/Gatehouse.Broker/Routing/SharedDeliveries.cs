@@ -8,9 +8,11 @@ namespace Gatehouse.Broker.Routing;
 /// <summary>
 /// The deliveries of one published message that carry nothing session-specific (no subscription identifier, no share
 /// group): at most one per (QoS, Retain), shared by every session that gets that form. A <see cref="Delivery"/> is
-/// immutable, so N sessions can queue or send the same one; fan-out to N sessions costs one, not N.
+/// immutable, so N sessions can queue or send the same one; fan-out to N sessions costs one, not N. With
+/// <paramref name="recycled"/> (a recycled <paramref name="decoded"/> packet) the forms are taken from its pools, for
+/// <see cref="Recycle"/> to return once routing has shown that nothing kept them.
 /// </summary>
-internal struct SharedDeliveries(ApplicationMessage message, PublishPacket? decoded)
+internal struct SharedDeliveries(ApplicationMessage message, PublishPacket? decoded, RecycledMessages? recycled)
 {
     private Forms _forms;
 
@@ -24,10 +26,23 @@ internal struct SharedDeliveries(ApplicationMessage message, PublishPacket? deco
         ref var slot = ref _forms[(int)planned.QoS * 2 + (planned.Retain ? 1 : 0)];
         if (slot is null)
         {
-            slot = new Delivery(message, planned.QoS, planned.Retain, null, null);
+            slot = recycled is not null
+                ? recycled.RentDelivery(message, planned.QoS, planned.Retain)
+                : new Delivery(message, planned.QoS, planned.Retain, null, null);
             if (decoded is not null) OutgoingPublish.AdoptDecoded(slot, decoded);
         }
         return slot;
+    }
+
+    /// <summary>Returns the forms taken from the pool (only when nothing holds them any more).</summary>
+    public void Recycle()
+    {
+        if (recycled is null) return;
+        foreach (ref var slot in _forms)
+        {
+            if (slot is { Pooled: true }) recycled.Return(slot);
+            slot = null;
+        }
     }
 
     [InlineArray(6)]

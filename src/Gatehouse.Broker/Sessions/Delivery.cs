@@ -6,15 +6,46 @@ using Gatehouse.Storage;
 namespace Gatehouse.Broker.Sessions;
 
 /// <summary>One message on its way to one session, with what this session's subscriptions made of it.</summary>
-public sealed class Delivery(ApplicationMessage message, QoS qos, bool retain, List<uint>? subscriptionIdentifiers, ShareGroup? shareGroup)
+/// <remarks>
+/// Immutable while in use. The router reuses the shared forms of a QoS 0 message that nothing kept once it was sent
+/// (<see cref="RecycledMessages"/>): that is what the internal setters and <see cref="Reuse"/> are for.
+/// </remarks>
+public sealed class Delivery
 {
-    public ApplicationMessage Message { get; } = message;
+    public Delivery(ApplicationMessage message, QoS qos, bool retain, List<uint>? subscriptionIdentifiers, ShareGroup? shareGroup)
+    {
+        Message = message;
+        QoS = qos;
+        Retain = retain;
+        SubscriptionIdentifiers = subscriptionIdentifiers;
+        ShareGroup = shareGroup;
+    }
+
+    /// <summary>An empty delivery for the router's pool (see <see cref="Reuse"/>).</summary>
+    internal Delivery() => Message = null!;
+
+    public ApplicationMessage Message { get; private set; }
     /// <summary>The message's QoS downgraded to the subscription's maximum [MQTT-3.8.4-8].</summary>
-    public QoS QoS { get; } = qos;
-    public bool Retain { get; } = retain;
-    public List<uint>? SubscriptionIdentifiers { get; } = subscriptionIdentifiers;
+    public QoS QoS { get; private set; }
+    public bool Retain { get; private set; }
+    public List<uint>? SubscriptionIdentifiers { get; private set; }
     /// <summary>Set when the message came through a shared subscription, so it can move to another member.</summary>
-    public ShareGroup? ShareGroup { get; } = shareGroup;
+    public ShareGroup? ShareGroup { get; private set; }
+
+    /// <summary>Whether this delivery came from <see cref="RecycledMessages"/> and goes back there after its routing.</summary>
+    internal bool Pooled { get; set; }
+
+    /// <summary>Makes a delivery nobody holds any more into a shared form of <paramref name="message"/> (null: empties it).</summary>
+    internal void Reuse(ApplicationMessage? message, QoS qos, bool retain)
+    {
+        Message = message!;
+        QoS = qos;
+        Retain = retain;
+        SubscriptionIdentifiers = null;
+        ShareGroup = null;
+        SharedPublish311 = null;
+        SharedPublish5 = null;
+    }
 
     /// <summary>
     /// This delivery as a 3.1.1 QoS 0 PUBLISH, built once and then shared by every 3.1.1 connection it is sent to (see

@@ -40,8 +40,9 @@ public static class OutgoingPublish
 
     /// <summary>
     /// Lets <paramref name="delivery"/> be sent to 3.1.1 connections as the very PUBLISH its message arrived in, when
-    /// that is already its wire form (QoS 0, same Retain flag, topic and payload; 3.1.1 encoding ignores properties). The
-    /// decoded packet is not used by anyone else once routed, and a shared packet is never modified.
+    /// that is already its wire form (QoS 0, same Retain flag, topic and payload; 3.1.1 encoding ignores properties), and
+    /// to 5.0 connections too when neither the packet nor the message has properties (the shared 5.0 form is then the
+    /// same packet). The decoded packet is not used by anyone else once routed, and a shared packet is never modified.
     /// </summary>
     public static void AdoptDecoded(Delivery delivery, PublishPacket decoded)
     {
@@ -50,6 +51,7 @@ public static class OutgoingPublish
             || decoded.Retain != delivery.Retain || !ReferenceEquals(decoded.Topic, message.Topic)
             || !decoded.Payload.Equals(message.Payload)) return;
         delivery.SharedPublish311 = decoded;
+        if (decoded.Properties is null && message.Properties is null && message.ExpiresAt is null) delivery.SharedPublish5 = decoded;
     }
 
     private static PublishPacket Build(Delivery delivery, ushort packetId, bool dup, MqttProperties? properties)

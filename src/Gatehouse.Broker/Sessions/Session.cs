@@ -167,7 +167,7 @@ public sealed class Session
                 {
                     if (!SendQoS0(channel, delivery)) return DeliveryOutcome.NotDelivered;
                     room = channel.Connection.RoomForPublishers();
-                    return DeliveryOutcome.Accepted;
+                    return DeliveryOutcome.Sent;
                 }
                 if (!_context.Options.QueueQoS0WhenOffline) return DeliveryOutcome.NotDelivered;
                 return TryQueue(delivery) ? DeliveryOutcome.Accepted : DeliveryOutcome.QueueFull;

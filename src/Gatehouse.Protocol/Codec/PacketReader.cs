@@ -16,7 +16,15 @@ public static class PacketReader
     /// then accepted and it carries its own version. Decoded byte fields (payload, correlation data, password)
     /// are copied out of the buffer, so the packet outlives it.
     /// </summary>
-    public static bool TryRead(ref ReadOnlySequence<byte> buffer, ProtocolVersion? version, uint maximumPacketSize, out MqttPacket? packet)
+    public static bool TryRead(ref ReadOnlySequence<byte> buffer, ProtocolVersion? version, uint maximumPacketSize, out MqttPacket? packet) =>
+        TryRead(ref buffer, version, maximumPacketSize, publishPool: null, out packet);
+
+    /// <summary>
+    /// As <see cref="TryRead(ref ReadOnlySequence{byte}, ProtocolVersion?, uint, out MqttPacket?)"/>; a QoS 0 PUBLISH is
+    /// taken from <paramref name="publishPool"/> (when given), for its owner to release (see <see cref="PublishPacketPool"/>).
+    /// </summary>
+    public static bool TryRead(ref ReadOnlySequence<byte> buffer, ProtocolVersion? version, uint maximumPacketSize, PublishPacketPool? publishPool,
+        out MqttPacket? packet)
     {
         packet = null;
         if (buffer.IsEmpty) return false;
@@ -37,23 +45,24 @@ public static class PacketReader
         if (first.Length >= header.TotalLength)
         {
             // Fast path: the whole packet lies in one contiguous segment.
-            packet = Decode(first.Slice(header.HeaderLength, header.RemainingLength), header, version);
+            packet = Decode(first.Slice(header.HeaderLength, header.RemainingLength), header, version, publishPool);
         }
         else
         {
-            packet = DecodeMultiSegment(buffer.Slice(header.HeaderLength, header.RemainingLength), header, version);
+            packet = DecodeMultiSegment(buffer.Slice(header.HeaderLength, header.RemainingLength), header, version, publishPool);
         }
         buffer = buffer.Slice(header.TotalLength);
         return true;
     }
 
-    private static MqttPacket DecodeMultiSegment(ReadOnlySequence<byte> body, in FixedHeader header, ProtocolVersion? version)
+    private static MqttPacket DecodeMultiSegment(ReadOnlySequence<byte> body, in FixedHeader header, ProtocolVersion? version,
+        PublishPacketPool? publishPool)
     {
         var rented = ArrayPool<byte>.Shared.Rent(header.RemainingLength);
         try
         {
             body.CopyTo(rented);
-            return Decode(rented.AsSpan(0, header.RemainingLength), header, version);
+            return Decode(rented.AsSpan(0, header.RemainingLength), header, version, publishPool);
         }
         finally
         {
@@ -61,7 +70,7 @@ public static class PacketReader
         }
     }
 
-    private static MqttPacket Decode(ReadOnlySpan<byte> body, in FixedHeader header, ProtocolVersion? version)
+    private static MqttPacket Decode(ReadOnlySpan<byte> body, in FixedHeader header, ProtocolVersion? version, PublishPacketPool? publishPool)
     {
         var r = new MqttBinaryReader(body);
         // Only CONNECT can arrive with version == null (checked by FixedHeader), and it carries its own version.
@@ -70,7 +79,7 @@ public static class PacketReader
         {
             case PacketType.Connect: return ConnectCodec.Decode(ref r);
             case PacketType.ConnAck: return ConnAckCodec.Decode(ref r, v);
-            case PacketType.Publish: return PublishCodec.Decode(ref r, header.Flags, v);
+            case PacketType.Publish: return PublishCodec.Decode(ref r, header.Flags, v, publishPool);
             case PacketType.PubAck:
             case PacketType.PubRec:
             case PacketType.PubRel:

@@ -7,17 +7,19 @@ internal static class PublishCodec
 {
     private const byte RetainFlag = 0x01, DupFlag = 0x08;
 
-    public static PublishPacket Decode(ref MqttBinaryReader r, byte flags, ProtocolVersion version)
+    /// <summary>
+    /// Decodes a PUBLISH. A QoS 0 one comes from <paramref name="pool"/> when there is one, its payload copied into the
+    /// packet's own buffer; QoS 1 and 2 messages are kept by the broker until acknowledged, so pooling them gains nothing.
+    /// </summary>
+    public static PublishPacket Decode(ref MqttBinaryReader r, byte flags, ProtocolVersion version, PublishPacketPool? pool)
     {
         var qos = (QoS)((flags >> 1) & 0x03);
         var topic = r.ReadStringBytes();
         TopicValidation.RequireNoWildcards(topic, version);
-        var packet = new PublishPacket
-        {
-            QoS = qos,
-            Retain = (flags & RetainFlag) != 0,
-            Dup = (flags & DupFlag) != 0,
-        };
+        var packet = pool is not null && qos == QoS.AtMostOnce ? pool.Rent() : new PublishPacket();
+        packet.QoS = qos;
+        packet.Retain = (flags & RetainFlag) != 0;
+        packet.Dup = (flags & DupFlag) != 0;
         if (TopicNameCache.TryGet(topic, out var cached, out var utf8)) packet.SetTopic(cached, utf8);
         else packet.Topic = Utf8Validation.Decode(topic);
         if (qos != QoS.AtMostOnce)
@@ -37,7 +39,8 @@ internal static class PublishCodec
 
         var payload = r.ReadToEnd();
         PayloadFormat.Validate(packet.Properties, payload);
-        packet.Payload = payload.ToArray();
+        if (packet.IsPooled) packet.CopyPayload(payload);
+        else packet.Payload = payload.ToArray();
         return packet;
     }
 
