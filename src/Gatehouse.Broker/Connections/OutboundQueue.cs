@@ -45,6 +45,14 @@ public class OutboundQueue
     {
     }
 
+    // The rings of bursts. A fan-out gives a packet to hundreds of connections at once and each whose writer is behind
+    // takes a ring, then larger ones as its backlog grows: far more than the shared array pool keeps (32 arrays per size
+    // and core), so rings of up to PooledRingLength come from a pool of their own that keeps 512 of each size (at most
+    // 512 x 12 KB, and only once that many were in use at once). A ring grown past it goes to and from the shared pool.
+    private const int FirstRingLength = 16;
+    private const int PooledRingLength = 256;
+    private static readonly ArrayPool<Outbound> s_rings = ArrayPool<Outbound>.Create(PooledRingLength, maxArraysPerBucket: 512);
+
     // Packets waiting, in order. While there is no buffer, at most one waits, in _single; a second one moves both into a
     // ring buffer rented from the pool, which goes back to the pool when the writer retires with the queue empty: a subscriber
     // whose queue fills and drains in rounds (a backlog's drain, a fan-in) reuses the same arrays instead of growing a
@@ -166,7 +174,7 @@ public class OutboundQueue
                 _count = 1;
                 return;
             }
-            buffer = _buffer = ArrayPool<Outbound>.Shared.Rent(16);
+            buffer = _buffer = s_rings.Rent(FirstRingLength);
             buffer[0] = _single;
             _single = default;
             _head = 0;
@@ -174,12 +182,12 @@ public class OutboundQueue
         else if (_count == buffer.Length)
         {
             // Full: a larger array with the packets in order from its start; the old one goes back to the pool, cleared.
-            var larger = ArrayPool<Outbound>.Shared.Rent(buffer.Length * 2);
+            var larger = buffer.Length * 2 <= PooledRingLength ? s_rings.Rent(buffer.Length * 2) : ArrayPool<Outbound>.Shared.Rent(buffer.Length * 2);
             var tail = buffer.Length - _head;
             Array.Copy(buffer, _head, larger, 0, tail);
             Array.Copy(buffer, 0, larger, tail, _head);
             Array.Clear(buffer);
-            ArrayPool<Outbound>.Shared.Return(buffer);
+            ReturnRing(buffer);
             buffer = _buffer = larger;
             _head = 0;
         }
@@ -192,8 +200,14 @@ public class OutboundQueue
     /// <summary>Gives the (emptied, cleared) ring buffer back to the pool.</summary>
     private void ReleaseBuffer()
     {
-        ArrayPool<Outbound>.Shared.Return(_buffer!);
+        ReturnRing(_buffer!);
         _buffer = null;
         _head = 0;
+    }
+
+    private static void ReturnRing(Outbound[] ring)
+    {
+        if (ring.Length <= PooledRingLength) s_rings.Return(ring);
+        else ArrayPool<Outbound>.Shared.Return(ring);
     }
 }
