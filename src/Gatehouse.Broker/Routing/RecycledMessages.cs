@@ -18,61 +18,58 @@ namespace Gatehouse.Broker.Routing;
 /// </remarks>
 public sealed class RecycledMessages
 {
-    // Only messages being routed are out of these two pools: a few per thread at a time.
-    private const int RetainedPerPool = 64;
-
-    private readonly DefaultObjectPool<ApplicationMessage> _messages = new(new MessagePolicy(), RetainedPerPool);
-    private readonly DefaultObjectPool<Delivery> _deliveries = new(new DeliveryPolicy(), RetainedPerPool);
+    private readonly ThreadFirstPool<ApplicationMessage> _messages = new(new MessagePolicy());
+    private readonly ThreadFirstPool<Delivery> _deliveries = new(new DeliveryPolicy());
 
     /// <summary>Where the broker's read loops take QoS 0 PUBLISH packets from.</summary>
     public PublishPacketPool Packets { get; } = new();
 
-    // A message and its deliveries are taken and given back by the thread that routes it: one of each per thread
-    // serves the usual message (one form) without the pools' interlocked operations. They hold nothing while there.
-    [ThreadStatic] private static ApplicationMessage? t_message;
-    [ThreadStatic] private static Delivery? t_delivery;
+    internal ApplicationMessage RentMessage() => _messages.Get();
 
-    internal ApplicationMessage RentMessage()
-    {
-        var message = t_message;
-        if (message is null) return _messages.Get();
-        t_message = null;
-        return message;
-    }
-
-    internal void Return(ApplicationMessage message)
-    {
-        if (t_message is not null)
-        {
-            _messages.Return(message);
-            return;
-        }
-        ClearMessage(message);
-        t_message = message;
-    }
+    internal void Return(ApplicationMessage message) => _messages.Return(message);
 
     internal Delivery RentDelivery(ApplicationMessage message, QoS qos, bool retain)
     {
-        var delivery = t_delivery;
-        if (delivery is null) delivery = _deliveries.Get();
-        else t_delivery = null;
+        var delivery = _deliveries.Get();
         delivery.Reuse(message, qos, retain);
         delivery.Pooled = true;
         return delivery;
     }
 
-    internal void Return(Delivery delivery)
-    {
-        if (t_delivery is not null)
-        {
-            _deliveries.Return(delivery);
-            return;
-        }
-        delivery.Reuse(null, QoS.AtMostOnce, false);
-        t_delivery = delivery;
-    }
+    internal void Return(Delivery delivery) => _deliveries.Return(delivery);
 
-    private static void ClearMessage(ApplicationMessage message) => message.Reuse(null, default, QoS.AtMostOnce, false, null, null, null, 0);
+    /// <summary>
+    /// A pool that keeps one object per thread before the shared one, whose every take and return is an interlocked
+    /// operation: a message and its deliveries are taken and given back by the thread that routes it, so the usual
+    /// message (one form) never reaches the shared pool. What waits in either holds nothing (the policy cleared it).
+    /// </summary>
+    private sealed class ThreadFirstPool<T>(IPooledObjectPolicy<T> policy) where T : class
+    {
+        // Only messages being routed are out of the pool: a few per thread at a time.
+        private const int Retained = 64;
+
+        [ThreadStatic] private static T? t_cached;
+        private readonly DefaultObjectPool<T> _shared = new(policy, Retained);
+
+        public T Get()
+        {
+            var item = t_cached;
+            if (item is null) return _shared.Get();
+            t_cached = null;
+            return item;
+        }
+
+        public void Return(T item)
+        {
+            if (t_cached is not null)
+            {
+                _shared.Return(item);
+                return;
+            }
+            policy.Return(item);
+            t_cached = item;
+        }
+    }
 
     private sealed class MessagePolicy : IPooledObjectPolicy<ApplicationMessage>
     {
@@ -80,7 +77,7 @@ public sealed class RecycledMessages
 
         public bool Return(ApplicationMessage message)
         {
-            ClearMessage(message);
+            message.Reuse(null, default, QoS.AtMostOnce, false, null, null, null, 0);
             return true;
         }
     }
