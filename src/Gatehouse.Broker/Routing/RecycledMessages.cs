@@ -32,7 +32,6 @@ public sealed class RecycledMessages
     {
         var delivery = _deliveries.Get();
         delivery.Reuse(message, qos, retain);
-        delivery.Pooled = true;
         return delivery;
     }
 

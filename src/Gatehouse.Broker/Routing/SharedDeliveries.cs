@@ -34,13 +34,14 @@ internal struct SharedDeliveries(ApplicationMessage message, PublishPacket? deco
         return slot;
     }
 
-    /// <summary>Returns the forms taken from the pool (only when nothing holds them any more).</summary>
+    /// <summary>Returns the forms to the pool they were taken from (only when nothing holds them any more).</summary>
     public void Recycle()
     {
         if (recycled is null) return;
         foreach (ref var slot in _forms)
         {
-            if (slot is { Pooled: true }) recycled.Return(slot);
+            // With a pool every form came from it (For); deliveries of one session or group are never kept here.
+            if (slot is not null) recycled.Return(slot);
             slot = null;
         }
     }

@@ -32,9 +32,6 @@ public sealed class Delivery
     /// <summary>Set when the message came through a shared subscription, so it can move to another member.</summary>
     public ShareGroup? ShareGroup { get; private set; }
 
-    /// <summary>Whether this delivery came from <see cref="RecycledMessages"/> and goes back there after its routing.</summary>
-    internal bool Pooled { get; set; }
-
     /// <summary>Makes a delivery nobody holds any more into a shared form of <paramref name="message"/> (null: empties it).</summary>
     internal void Reuse(ApplicationMessage? message, QoS qos, bool retain)
     {
