@@ -27,9 +27,10 @@ internal enum QueueWrite
 /// async state machine, no wait object — only this empty queue.
 /// </summary>
 /// <remarks>
-/// A packet queued alone waits in a field; only when two are queued at once is a ring buffer rented from the array pool
-/// (and returned when the writer retires), so a connection that only ever has one at a time (CONNACK, PINGRESP, an
-/// acknowledgement) never touches one, and a burst costs no garbage. It is
+/// A packet queued alone that waits for nothing else waits in a field; only when two are queued at once (or one waits
+/// for the store) is a ring buffer rented from the array pool (and returned when the writer retires), so a connection
+/// that only ever has one at a time (CONNACK, PINGRESP, an acknowledgement of a clean session) never touches one, and a
+/// burst costs no garbage. It is
 /// guarded by this object's monitor rather than a <c>Lock</c>: an uncontended monitor lives in the object header, so it
 /// costs an idle connection nothing (nothing else locks on it: neither a queue nor the connection that is one is ever
 /// locked for anything else).
@@ -53,12 +54,14 @@ public class OutboundQueue
     private const int PooledRingLength = 256;
     private static readonly ArrayPool<Outbound> s_rings = ArrayPool<Outbound>.Create(PooledRingLength, maxArraysPerBucket: 512);
 
-    // Packets waiting, in order. While there is no buffer, at most one waits, in _single; a second one moves both into a
-    // ring buffer rented from the pool, which goes back to the pool when the writer retires with the queue empty: a subscriber
+    // Packets waiting, in order. While there is no buffer, at most one waits, in _single, when it waits for nothing (no
+    // store submission, no failure handler: a PINGRESP, an acknowledgement or a QoS 0 PUBLISH); a second one, or one
+    // that does wait, goes into a ring buffer rented from the pool (holding only the packet saves every connection 16
+    // bytes). The ring buffer goes back to the pool when the writer retires with the queue empty: a subscriber
     // whose queue fills and drains in rounds (a backlog's drain, a fan-in) reuses the same arrays instead of growing a
     // new one each round, and an idle connection holds none.
     private Outbound[]? _buffer;
-    private Outbound _single;
+    private MqttPacket? _single;
     private int _head;
     private int _count;
     private bool _writerActive;
@@ -92,8 +95,8 @@ public class OutboundQueue
             _count--;
             if (_buffer is not { } buffer)
             {
-                item = _single;
-                _single = default;
+                item = new Outbound(_single!, null, null);
+                _single = null;
                 return true;
             }
             item = buffer[_head];
@@ -134,7 +137,7 @@ public class OutboundQueue
                 Array.Clear(buffer);
                 ReleaseBuffer();
             }
-            _single = default;
+            _single = null;
             _count = 0;
             _writerActive = false;
             stopped = _writerStopped;
@@ -168,16 +171,19 @@ public class OutboundQueue
     {
         if (_buffer is not { } buffer)
         {
-            if (_count == 0)
+            if (_count == 0 && item.Durable is null && item.OnFailure is null)
             {
-                _single = item;
+                _single = item.Packet;
                 _count = 1;
                 return;
             }
             buffer = _buffer = s_rings.Rent(FirstRingLength);
-            buffer[0] = _single;
-            _single = default;
             _head = 0;
+            if (_count == 1)
+            {
+                buffer[0] = new Outbound(_single!, null, null);
+                _single = null;
+            }
         }
         else if (_count == buffer.Length)
         {

@@ -25,16 +25,14 @@ internal static class StateRecovery
             session.MarkDisconnected(record.DisconnectedAt ?? now);
             if (record.PendingWill is { } will)
             {
-                session.PendingWill = will.Message;
-                session.PendingWillAt = will.PublishAt;
+                session.DelayWill(will.Message, will.PublishAt);
             }
             else if (record.ArmedWill is { } armed)
             {
                 // Its client was connected when the broker stopped: that connection ended then, without DISCONNECT, so the
                 // will goes out after its delay or when the session ends, whichever is first [MQTT-3.1.2-8] [MQTT-3.1.3-9].
                 var publishAt = now.AddSeconds(Math.Min(armed.DelaySeconds, record.ExpiryIntervalSeconds));
-                session.PendingWill = WillConverter.FromArmed(armed, publishAt);
-                session.PendingWillAt = publishAt;
+                session.DelayWill(WillConverter.FromArmed(armed, publishAt), publishAt);
             }
             foreach (var sub in stored.Subscriptions)
             {

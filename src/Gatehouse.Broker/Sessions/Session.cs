@@ -25,18 +25,16 @@ public sealed class Session
     // clean session) holds none of them. Once created they stay, so a busy session does not allocate them again.
     // A plain dictionary: OrderedDictionary removes in O(n), and acknowledgements remove from the front of a window of up
     // to MaxInflightMessages. The send order, needed only to resend, is kept in InflightDelivery.Sequence.
-    private Dictionary<ushort, InflightDelivery>? _inflight;
-    private long _inflightSequence;
-    private Queue<Delivery>? _queue;
-    private long _queuedBytes;
+    // What goes with a collection (the window's send counter, the queue's bytes and backpressure signal) lives in it, so an
+    // idle session does not carry those fields either (24 bytes).
+    private InflightWindow? _inflight;
+    private DeliveryQueue? _queue;
     private Dictionary<string, Subscription>? _subscriptions;
     private HashSet<ushort>? _incomingQoS2;
-    // Completed when the queue falls back under the low-water mark; publishers' acknowledgements may wait on it.
-    private RoomSignal? _room;
     private ushort _lastPacketId;
     // UTC ticks, 0 for none: a DateTimeOffset? field takes 24 bytes, a long 8.
     private long _disconnectedAtTicks;
-    private long _pendingWillAtTicks;
+    private DelayedWill? _delayedWill;
 
     public Session(BrokerContext context, string clientId, ProtocolVersion version, uint expiryInterval)
     {
@@ -79,21 +77,24 @@ public sealed class Session
         _subscriptions ?? (IReadOnlyDictionary<string, Subscription>)ReadOnlyDictionary<string, Subscription>.Empty;
     /// <summary>Inbound QoS 2 packet ids between PUBREC and PUBREL [MQTT-4.3.3-9] (guarded by <see cref="Lock"/>).</summary>
     public IReadOnlySet<ushort> IncomingQoS2 => _incomingQoS2 ?? (IReadOnlySet<ushort>)FrozenSet<ushort>.Empty;
-    public ApplicationMessage? PendingWill { get; set; }
-    public DateTimeOffset? PendingWillAt
-    {
-        get => FromTicks(_pendingWillAtTicks);
-        set => _pendingWillAtTicks = ToTicks(value);
-    }
+    /// <summary>The will waiting for its Will Delay Interval to pass (the connection is gone) [MQTT-3.1.3-9].</summary>
+    public ApplicationMessage? PendingWill => _delayedWill?.Message;
+    public DateTimeOffset? PendingWillAt => _delayedWill?.PublishAt;
+
+    /// <summary>Holds <paramref name="will"/> until <paramref name="publishAt"/> (the session manager's lock held).</summary>
+    public void DelayWill(ApplicationMessage will, DateTimeOffset publishAt) => _delayedWill = new DelayedWill(will, publishAt);
 
     /// <summary>Takes the stored will out of the session, which is about to publish it (the session manager's lock held).</summary>
     public ApplicationMessage? TakePendingWill()
     {
-        var will = PendingWill;
-        PendingWill = null;
-        PendingWillAt = null;
+        var will = _delayedWill?.Message;
+        _delayedWill = null;
         return will;
     }
+
+    // Few sessions ever have one (MQTT 5 clients with a Will Delay Interval, while disconnected): an object of its own
+    // rather than two fields in every session.
+    private sealed record DelayedWill(ApplicationMessage Message, DateTimeOffset PublishAt);
 
     private static DateTimeOffset? FromTicks(long utcTicks) => utcTicks == 0 ? null : new DateTimeOffset(utcTicks, TimeSpan.Zero);
     private static long ToTicks(DateTimeOffset? at) => at?.UtcTicks ?? 0;
@@ -102,6 +103,7 @@ public sealed class Session
     public int QueuedCount { get { lock (Lock) return QueuedCountLocked; } }
     private int InflightCountLocked => _inflight?.Count ?? 0;
     private int QueuedCountLocked => _queue?.Count ?? 0;
+    private long QueuedBytesLocked => _queue?.Bytes ?? 0;
 
     /// <summary>When the session ends if no client resumes it; null while connected or if it never expires.</summary>
     public DateTimeOffset? ExpiresAt =>
@@ -180,12 +182,13 @@ public sealed class Session
             if (channel is not null && AboveHighWater())
             {
                 // A signal that timed out marks a stalled client: nobody waits for it again until its queue has drained.
-                if (_room is null)
+                var queue = _queue!;
+                if (queue.Room is null)
                 {
-                    _room = new RoomSignal(_context, ClientId);
+                    queue.Room = new RoomSignal(_context, ClientId);
                     BrokerMetrics.Add(ref _context.Metrics.BackpressureEpisodes);
                 }
-                if (!_room.Expired) room = _room.Task;
+                if (!queue.Room.Expired) room = queue.Room.Task;
             }
             return DeliveryOutcome.Accepted;
         }
@@ -199,8 +202,7 @@ public sealed class Session
             Owner = channel;
             Channel = null;
             DisconnectedAt = null;
-            PendingWill = null;
-            PendingWillAt = null;
+            _delayedWill = null;
         }
     }
 
@@ -267,7 +269,6 @@ public sealed class Session
             var orphans = TakeSharedLocked(ending: true);
             _inflight = null;
             _queue = null;
-            _queuedBytes = 0;
             return orphans;
         }
     }
@@ -340,11 +341,10 @@ public sealed class Session
         {
             if (state == DeliveryState.Queued || packetId == 0)
             {
-                (_queue ??= new Queue<Delivery>()).Enqueue(delivery);
-                _queuedBytes += delivery.Message.Payload.Length;
+                (_queue ??= new DeliveryQueue()).Add(delivery);
                 return;
             }
-            (_inflight ??= [])[packetId] = new InflightDelivery(delivery, packetId) { State = state, Sequence = ++_inflightSequence };
+            (_inflight ??= new InflightWindow()).Start(delivery, packetId).State = state;
             _lastPacketId = packetId;
         }
     }
@@ -367,17 +367,16 @@ public sealed class Session
     private bool TryQueue(Delivery delivery)
     {
         var options = _context.Options;
-        if (QueuedCountLocked >= options.MaxQueuedMessages || _queuedBytes + delivery.Message.Payload.Length > options.MaxQueuedBytes)
+        if (QueuedCountLocked >= options.MaxQueuedMessages || QueuedBytesLocked + delivery.Message.Payload.Length > options.MaxQueuedBytes)
         {
             return Refuse("MaxQueuedMessages/MaxQueuedBytes",
-                $"session {ClientId} holds {QueuedCountLocked} messages, {_queuedBytes} bytes; message on {delivery.Message.Topic} dropped");
+                $"session {ClientId} holds {QueuedCountLocked} messages, {QueuedBytesLocked} bytes; message on {delivery.Message.Topic} dropped");
         }
         if (_context.Heap.IsReached)
         {
             return Refuse("HeapLimitBytes (queueing)", $"message on {delivery.Message.Topic} not queued for session {ClientId}");
         }
-        (_queue ??= new Queue<Delivery>()).Enqueue(delivery);
-        _queuedBytes += delivery.Message.Payload.Length;
+        (_queue ??= new DeliveryQueue()).Add(delivery);
         return true;
     }
 
@@ -398,8 +397,7 @@ public sealed class Session
         var queue = _queue;
         while (queue is { Count: > 0 } && (queue.Peek().QoS == QoS.AtMostOnce || InflightCountLocked < window))
         {
-            var delivery = queue.Dequeue();
-            _queuedBytes -= delivery.Message.Payload.Length;
+            var delivery = queue.Take();
             if (delivery.Message.IsExpired(now))
             {
                 // [MQTT-3.3.2-5] an expired message is not delivered.
@@ -410,9 +408,9 @@ public sealed class Session
             if (delivery.QoS == QoS.AtMostOnce) SendQoS0(channel, delivery);
             else SendInflight(channel, delivery);
         }
-        if (_room is null) return;
+        if (queue?.Room is not { } room) return;
         if (BelowLowWater()) ReleaseRoom();
-        else _room.NoteProgress();
+        else room.NoteProgress();
     }
 
     /// <summary>
@@ -422,20 +420,21 @@ public sealed class Session
     private bool AboveHighWater()
     {
         var options = _context.Options;
-        return QueuedCountLocked >= options.HighWaterMessages() || _queuedBytes >= options.HighWaterBytes();
+        return QueuedCountLocked >= options.HighWaterMessages() || QueuedBytesLocked >= options.HighWaterBytes();
     }
 
     private bool BelowLowWater()
     {
         var options = _context.Options;
-        return QueuedCountLocked < Math.Max(1, options.HighWaterMessages() / 2) && _queuedBytes < options.HighWaterBytes() / 2;
+        return QueuedCountLocked < Math.Max(1, options.HighWaterMessages() / 2) && QueuedBytesLocked < options.HighWaterBytes() / 2;
     }
 
     /// <summary>Lets waiting publishers' acknowledgements go (queue drained, or the client left: its queue is an offline backlog now).</summary>
     private void ReleaseRoom()
     {
-        _room?.Release();
-        _room = null;
+        if (_queue is not { Room: { } room } queue) return;
+        room.Release();
+        queue.Room = null;
     }
 
     /// <summary>
@@ -462,12 +461,10 @@ public sealed class Session
                     keep.Enqueue(delivery);
                     continue;
                 }
-                _queuedBytes -= delivery.Message.Payload.Length;
                 BrokerMetrics.Add(ref _context.Metrics.DroppedExpired);
                 if (IsStoredDelivery(delivery)) _context.Store.RemoveDelivery(ClientId, delivery.Message.Id).Forget();
             }
-            queue.Clear();
-            foreach (var delivery in keep) queue.Enqueue(delivery);
+            queue.Keep(keep);
             return expired;
         }
     }
@@ -499,7 +496,7 @@ public sealed class Session
             if (IsPersistent) _context.Store.RemoveDelivery(ClientId, delivery.Message.Id).Forget();
             return false;
         }
-        (_inflight ??= [])[packetId] = new InflightDelivery(delivery, packetId) { Durable = durable, Sequence = ++_inflightSequence };
+        (_inflight ??= new InflightWindow()).Start(delivery, packetId).Durable = durable;
         return true;
     }
 
@@ -559,10 +556,8 @@ public sealed class Session
             {
                 if (!Movable(delivery.ShareGroup)) { keep.Enqueue(delivery); continue; }
                 taken.Add(delivery);
-                _queuedBytes -= delivery.Message.Payload.Length;
             }
-            queue.Clear();
-            foreach (var delivery in keep) queue.Enqueue(delivery);
+            queue.Keep(keep);
         }
         return taken;
     }

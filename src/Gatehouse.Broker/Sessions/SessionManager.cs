@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using Gatehouse.Broker.Channel;
 using Gatehouse.Broker.Diagnostics;
@@ -17,7 +16,8 @@ namespace Gatehouse.Broker.Sessions;
 /// </summary>
 public sealed class SessionManager(BrokerContext context, Router router, Action<ApplicationMessage> publishWill)
 {
-    private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
+    // Written under _lock, read without it.
+    private readonly SessionTable _sessions = new();
     private readonly Lock _lock = new();
     // Offline sessions by their next deadline (a delayed will, the session's expiry), guarded by _lock. A sweep looks
     // only at the entries that are due, so a million sessions waiting for their clients cost nothing between deadlines,
@@ -55,16 +55,10 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
         }
     }
 
-    /// <summary>Every session, enumerated in place (<c>Values</c> would take every lock and copy them all).</summary>
-    public IEnumerable<Session> All
-    {
-        get
-        {
-            foreach (var pair in _sessions) yield return pair.Value;
-        }
-    }
+    /// <summary>Every session, enumerated in place (no lock, no copy).</summary>
+    public IEnumerable<Session> All => _sessions.All;
 
-    public Session? Find(string clientId) => _sessions.GetValueOrDefault(clientId);
+    public Session? Find(string clientId) => _sessions.Find(clientId);
 
     /// <summary>
     /// Binds a connecting client to its session. An existing connection with the same client id is taken over
@@ -95,7 +89,7 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
         {
             var present = false;
             var principal = channel.Principal;
-            if (_sessions.TryGetValue(clientId, out var existing))
+            if (_sessions.Find(clientId) is { } existing)
             {
                 if (context.Security is { } security && principal is not null
                     && !string.Equals(existing.OwnerIdentity, principal.Identity, StringComparison.Ordinal))
@@ -149,7 +143,7 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
                 Principal = principal,
             };
             session.Claim(channel);
-            _sessions[clientId] = session;
+            _sessions.Set(session);
             Persist(session, ref barrier);
             return (session, present);
         }
@@ -212,7 +206,7 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
             if (!wasCurrent)
             {
                 // Taken over: if the session was resumed, a delayed will is cancelled; an immediate one still goes.
-                if (will is not null && (willDelay == 0 || session.Ended || !_sessions.ContainsKey(session.ClientId))) publishNow = will;
+                if (will is not null && (willDelay == 0 || session.Ended || _sessions.Find(session.ClientId) is null)) publishNow = will;
             }
             else if (session.Stored && will is not null && (willDelay == 0 || !session.IsPersistent))
             {
@@ -243,8 +237,7 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
                         if (willDelay == 0) publishNow = will;
                         else
                         {
-                            session.PendingWill = will;
-                            session.PendingWillAt = context.Now.AddSeconds(Math.Min(willDelay, session.ExpiryInterval));
+                            session.DelayWill(will, context.Now.AddSeconds(Math.Min(willDelay, session.ExpiryInterval)));
                         }
                     }
                     ScheduleLocked(session);
@@ -325,7 +318,7 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
     /// </summary>
     private void FinishAfterWillLocked(Session session, DateTimeOffset now)
     {
-        if (session.Ended || session.Owner is not null || !_sessions.TryGetValue(session.ClientId, out var current) || !ReferenceEquals(current, session))
+        if (session.Ended || session.Owner is not null || !ReferenceEquals(_sessions.Find(session.ClientId), session))
             return;
         if (!session.IsPersistent)
         {
@@ -446,15 +439,18 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
     public int PurgeExpiredMessages(DateTimeOffset now)
     {
         var removed = 0;
-        foreach (var (_, session) in _sessions) removed += session.PurgeExpired(now);
+        foreach (var session in _sessions.All) removed += session.PurgeExpired(now);
         return removed;
     }
 
     /// <summary>Adds a session recovered from the store (start-up).</summary>
     public void Restore(Session session)
     {
-        _sessions[session.ClientId] = session;
-        lock (_lock) ScheduleLocked(session);
+        lock (_lock)
+        {
+            _sessions.Set(session);
+            ScheduleLocked(session);
+        }
     }
 
     /// <summary>
@@ -474,7 +470,7 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
                 router.Unsubscribe(session, share == ShareParse.Shared ? shareName : null, filter);
             }
         }
-        _sessions.TryRemove(new KeyValuePair<string, Session>(session.ClientId, session));
+        _sessions.Remove(session);
         // Its shared-subscription messages are queued for other members before the session's deletion is submitted:
         // a crash between the two leaves them in both places, never in neither.
         if (orphans.Count > 0) router.Redeliver(orphans, session);
