@@ -17,6 +17,8 @@ namespace Gatehouse.Broker.Connections;
 /// </summary>
 public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
 {
+    // The transport, its output included: the connection object itself where it implements IConnectionOutput (sockets),
+    // else a PipeTransport around the pipe.
     private readonly IDuplexPipe _transport;
     private long _queuedPublishBytes;
     // Set while more PUBLISH payload waits to be written than BackpressureHighWaterBytes: publishers wait on it.
@@ -39,7 +41,7 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
     /// </remarks>
     public ClientConnection(IDuplexPipe transport, ConnectionInfo info, MqttBroker broker)
     {
-        _transport = transport;
+        _transport = transport is IConnectionOutput ? transport : new PipeTransport(transport);
         Info = info;
         Protocol = new MqttChannel(broker, this);
     }
@@ -57,6 +59,7 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
     /// <summary>The packets waiting for the writer: this connection itself, as an <see cref="OutboundQueue"/>.</summary>
     private OutboundQueue Outgoing => this;
     private ILogger Log => Context.ConnectionLog;
+    private IConnectionOutput Output => (IConnectionOutput)_transport;
 
     /// <summary>
     /// Runs the connection until it closes. A transport that signals a lost peer separately calls <see cref="AbortIfIdle"/>.
@@ -316,11 +319,11 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
             {
                 Log.LogInformation("Closing the connection of {ClientId} ({Remote}) without the {Bytes} bytes it has not read for {Grace} s",
                     Protocol.ClientId ?? "-", Info.RemoteEndPoint, Interlocked.Read(ref _queuedPublishBytes), UnreadGrace.TotalSeconds);
-                _transport.Output.CancelPendingFlush();
+                Output.CancelPendingFlush();
                 await writerStopped.ConfigureAwait(false);
             }
             if (_lingerRequested && !_peerInputEnded) await DrainInputAsync().ConfigureAwait(false);
-            await _transport.Output.CompleteAsync().ConfigureAwait(false);
+            await Output.CompleteAsync().ConfigureAwait(false);
             await _transport.Input.CompleteAsync().ConfigureAwait(false);
         }
         finally
@@ -485,6 +488,7 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
     /// </summary>
     private async Task WriteAsync()
     {
+        var output = Output;
         var stopped = true;
         try
         {
@@ -500,7 +504,7 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
                             // What precedes it goes out now; it waits for its store state (one group commit, usually).
                             BrokerMetrics.Add(ref Context.Metrics.BytesSent, written);
                             written = 0;
-                            var flushed = await _transport.Output.FlushAsync().ConfigureAwait(false);
+                            var flushed = await output.FlushAsync().ConfigureAwait(false);
                             if (flushed.IsCompleted || flushed.IsCanceled) return;
                             await durable.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                         }
@@ -508,14 +512,14 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
                         {
                             if (item.OnFailure?.Invoke(Protocol, item.Packet) is { } replacement)
                             {
-                                written += PacketWriter.Write(_transport.Output, replacement, Protocol.Version);
+                                written += PacketWriter.Write(output, replacement, Protocol.Version);
                                 BrokerMetrics.Add(ref Context.Metrics.MessagesSent);
                                 continue;
                             }
                             Log.LogError("Store unavailable; closing the connection of {ClientId}: the state of a packet could not be made durable",
                                 Protocol.ClientId);
                             BrokerMetrics.Add(ref Context.Metrics.BytesSent, written);
-                            await _transport.Output.FlushAsync().ConfigureAwait(false);
+                            await output.FlushAsync().ConfigureAwait(false);
                             return;
                         }
                     }
@@ -533,7 +537,7 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
                         // its answer, and authenticating (a password hash, the store) may have taken much of a short period.
                         Protocol.RestartKeepAlive();
                     }
-                    written += PacketWriter.Write(_transport.Output, packet, Protocol.Version);
+                    written += PacketWriter.Write(output, packet, Protocol.Version);
                     // Its bytes are in the output now: a recycled packet may go back to its pool (the last writer's release).
                     publish?.Release();
                     BrokerMetrics.Add(ref Context.Metrics.MessagesSent);
@@ -541,7 +545,7 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
                     if (written >= 64 * 1024) break;
                 }
                 BrokerMetrics.Add(ref Context.Metrics.BytesSent, written);
-                var flush = await _transport.Output.FlushAsync().ConfigureAwait(false);
+                var flush = await output.FlushAsync().ConfigureAwait(false);
                 if (flush.IsCompleted || flush.IsCanceled) return;
                 ReleaseRoomIfDrained(stopping: false);
             }

@@ -1,18 +1,19 @@
 using System.IO.Pipelines;
 using System.Runtime.InteropServices;
+using Gatehouse.Broker.Connections;
 
 namespace Gatehouse.Transport.Sockets;
 
 /// <summary>
 /// One accepted TCP connection as the broker sees it: a duplex pipe whose reader and writer work on the socket
-/// directly (see <see cref="SocketInput"/> and <see cref="SocketOutput"/>). The socket is watched by one
+/// directly (see <see cref="SocketInput"/> and SocketConnection.Output.cs). The socket is watched by one
 /// <see cref="ReadinessLoop"/> from the start and closes once both sides are completed. The connection is its own reader
-/// (it derives from <see cref="SocketInput"/>, which saves every connection an object); the writer is an object of its own.
+/// (it derives from <see cref="SocketInput"/>) and its own writer (<see cref="IConnectionOutput"/>): one object per
+/// connection where a pipe has three.
 /// </summary>
-internal sealed class SocketConnection : SocketInput, IDuplexPipe, IReadinessTarget
+internal sealed partial class SocketConnection : SocketInput, IDuplexPipe, IConnectionOutput, IReadinessTarget
 {
     private readonly SocketListener _listener;
-    private readonly SocketOutput _output;
     private readonly ReadinessLoop _loop;
     private readonly GCHandle _registration;
     private int _completedSides;
@@ -22,12 +23,11 @@ internal sealed class SocketConnection : SocketInput, IDuplexPipe, IReadinessTar
         Handle = socket;
         _listener = listener;
         _loop = loop;
-        _output = new SocketOutput(this);
         _registration = loop.Register(socket, this);
     }
 
     public PipeReader Input => this;
-    public PipeWriter Output => _output;
+    public PipeWriter Output => new OutputView(this);
 
     /// <summary>The connection's only owner of its descriptor; disposed once both sides completed.</summary>
     internal override SocketFileHandle Handle { get; }
@@ -38,7 +38,7 @@ internal sealed class SocketConnection : SocketInput, IDuplexPipe, IReadinessTar
     {
         // Error and hang-up are reported whatever was asked for: both sides see them (a receive or a send then fails).
         if ((events & ~Epoll.Out) != 0) OnReadable();
-        if ((events & (Epoll.Out | Epoll.Err | Epoll.Hup)) != 0) _output.OnWritable();
+        if ((events & (Epoll.Out | Epoll.Err | Epoll.Hup)) != 0) OnWritable();
     }
 
     /// <summary>The writer found the socket's buffer full: from now on writability is reported too.</summary>
