@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
+using Gatehouse.Broker.Connections;
 
 namespace Gatehouse.Transport.Sockets;
 
@@ -25,6 +26,7 @@ internal sealed class AcceptedEndPoints
     private readonly byte[] _lastRemote;
     private int _lastRemoteLength;
     private IPAddress? _lastRemoteAddress;
+    private ConnectionOrigin? _lastOrigin;
 
     public AcceptedEndPoints(IPEndPoint bound)
     {
@@ -39,23 +41,36 @@ internal sealed class AcceptedEndPoints
     /// <summary>The buffer accept4 fills with the peer's address.</summary>
     public SocketAddress Remote { get; }
 
-    /// <summary>The peer of the connection just accepted (from <see cref="Remote"/>). On a dual-mode listener an IPv4
-    /// peer is an IPv4-mapped IPv6 address, as the runtime reports it.</summary>
-    public IPEndPoint RemoteEndPoint()
+    /// <summary>The peer of the connection just accepted (from <see cref="Remote"/>): its address, shared with the connection
+    /// before it when that came from the same address, and its port. On a dual-mode listener an IPv4 peer is an
+    /// IPv4-mapped IPv6 address, as the runtime reports it.</summary>
+    public IPAddress RemoteAddress(out int port)
     {
         // sockaddr_in and sockaddr_in6 alike: the family in bytes 0-1, the port in 2-3 (network order), the address (and
         // for IPv6 flow and scope) after it. Same bytes apart from the port: the same address.
         var raw = Remote.Buffer.Span[..Remote.Size];
+        port = BinaryPrimitives.ReadUInt16BigEndian(raw[2..4]);
         var last = _lastRemote.AsSpan(0, _lastRemoteLength);
         if (_lastRemoteAddress is not null && raw.Length == last.Length && raw[..2].SequenceEqual(last[..2]) && raw[4..].SequenceEqual(last[4..]))
         {
-            return new IPEndPoint(_lastRemoteAddress, BinaryPrimitives.ReadUInt16BigEndian(raw[2..4]));
+            return _lastRemoteAddress;
         }
         var endPoint = (IPEndPoint)_bound.Create(Remote);
         raw.CopyTo(_lastRemote);
         _lastRemoteLength = raw.Length;
         _lastRemoteAddress = endPoint.Address;
-        return endPoint;
+        return endPoint.Address;
+    }
+
+    /// <summary>How the connection just accepted arrived: one object for every connection to the same local endpoint.</summary>
+    public ConnectionOrigin Origin(SocketFileHandle connection)
+    {
+        var local = LocalEndPoint(connection);
+        if (_lastOrigin is null || !ReferenceEquals(_lastOrigin.LocalEndPoint, local))
+        {
+            _lastOrigin = new ConnectionOrigin(ListenerNames.Tcp, local, IsSecure: false);
+        }
+        return _lastOrigin;
     }
 
     public IPEndPoint LocalEndPoint(SocketFileHandle connection)

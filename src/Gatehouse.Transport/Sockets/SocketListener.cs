@@ -177,13 +177,13 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
         {
             Interlocked.Decrement(ref _open);
             _broker.Context.Limits.Hit("open-file limit",
-                $"{_connectionCap} sockets are open on {EndPoint}; connection from {endPoints.RemoteEndPoint()} closed at once");
+                $"{_connectionCap} sockets are open on {EndPoint}; connection from {new IPEndPoint(endPoints.RemoteAddress(out var peerPort), peerPort)} closed at once");
             socket.Dispose();
             return;
         }
         try
         {
-            var info = new ConnectionInfo(ListenerNames.Tcp, endPoints.RemoteEndPoint(), endPoints.LocalEndPoint(socket), IsSecure: false);
+            var info = new ConnectionInfo(endPoints.Origin(socket), endPoints.RemoteAddress(out var port), port);
             var connection = new SocketConnection(socket, this, ReadinessLoop.Next(_log, _idlePoll));
             // Runs until the read loop's first wait. The connection logs and contains its own failures (ClientConnection.RunAsync).
             _ = _broker.HandleConnectionAsync(connection, info, CancellationToken.None);
