@@ -151,7 +151,7 @@ internal static class ConnectHandler
         uint expiry = v5
             ? Math.Min(properties?.SessionExpiryInterval ?? 0, options.MaxSessionExpiryInterval)
             : connect.CleanStart ? 0 : uint.MaxValue;
-        channel.ConnectExpiryInterval = expiry;
+        channel.ConnectedWithoutExpiry = expiry == 0;
         if (v5)
         {
             channel.ClientReceiveMaximum = properties?.ReceiveMaximum ?? ushort.MaxValue;

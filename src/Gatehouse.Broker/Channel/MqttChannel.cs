@@ -28,8 +28,9 @@ public sealed class MqttChannel : DeadlineEntry
     // which the CONNECT deadline counts from. One field for both: every connection has it.
     private long _lastReceivedTimestamp;
     private int _closedHandled;
-    // KeepAliveTimeout in ticks, 0 for none: a TimeSpan? field takes 16 bytes.
-    private long _keepAliveTimeoutTicks;
+    // KeepAliveTimeout in milliseconds, 0 for none: a TimeSpan? field takes 16 bytes, a long 4 more than needed (1.5 x
+    // 65,535 s is about 98 million ms).
+    private int _keepAliveTimeoutMs;
 
     /// <remarks>The context and the logger are the broker's (<see cref="Context"/>, <see cref="Log"/>): fields for them would cost every connection 16 bytes.</remarks>
     public MqttChannel(MqttBroker broker, ClientConnection connection)
@@ -99,14 +100,14 @@ public sealed class MqttChannel : DeadlineEntry
     /// <summary>1.5 × Keep Alive [MQTT-3.1.2-24]; null when keep-alive is off.</summary>
     public TimeSpan? KeepAliveTimeout
     {
-        get => _keepAliveTimeoutTicks == 0 ? null : new TimeSpan(_keepAliveTimeoutTicks);
-        internal set => _keepAliveTimeoutTicks = value?.Ticks ?? 0;
+        get => _keepAliveTimeoutMs == 0 ? null : TimeSpan.FromMilliseconds(_keepAliveTimeoutMs);
+        internal set => _keepAliveTimeoutMs = value is { } timeout ? (int)Math.Clamp(Math.Ceiling(timeout.TotalMilliseconds), 1, int.MaxValue) : 0;
     }
     internal WillMessage? Will { get; set; }
     /// <summary>Set by a normal DISCONNECT: the will is discarded [MQTT-3.1.2-10].</summary>
     internal bool WillSuppressed { get; set; }
-    /// <summary>Expiry interval the client connected with (a DISCONNECT may not raise it from 0) [MQTT-3.14.2-2].</summary>
-    internal uint ConnectExpiryInterval { get; set; }
+    /// <summary>The client connected with a session expiry interval of 0: a DISCONNECT may not raise it [MQTT-3.14.2-2].</summary>
+    internal bool ConnectedWithoutExpiry { get; set; }
 
     public TimeSpan SinceLastReceived => Context.Time.GetElapsedTime(Interlocked.Read(ref _lastReceivedTimestamp));
 
@@ -359,8 +360,8 @@ public sealed class MqttChannel : DeadlineEntry
     internal long ConnectDeadline => Interlocked.Read(ref _lastReceivedTimestamp) + ToTimestamp(TimeSpan.FromSeconds(Context.Options.ConnectTimeoutSeconds));
 
     /// <summary>The timestamp after which a connected client that sent nothing is closed; null when keep-alive is off.</summary>
-    private long? KeepAliveDeadline => _keepAliveTimeoutTicks == 0 ? null
-        : Interlocked.Read(ref _lastReceivedTimestamp) + ToTimestamp(new TimeSpan(_keepAliveTimeoutTicks));
+    private long? KeepAliveDeadline => _keepAliveTimeoutMs == 0 ? null
+        : Interlocked.Read(ref _lastReceivedTimestamp) + ToTimestamp(TimeSpan.FromMilliseconds(_keepAliveTimeoutMs));
 
     private long ToTimestamp(TimeSpan span) => (long)(span.TotalSeconds * Context.Time.TimestampFrequency);
 
@@ -386,7 +387,7 @@ public sealed class MqttChannel : DeadlineEntry
     {
         if (Version == ProtocolVersion.V500 && disconnect.Properties?.SessionExpiryInterval is { } expiry && Session is { } session)
         {
-            if (ConnectExpiryInterval == 0 && expiry != 0)
+            if (ConnectedWithoutExpiry && expiry != 0)
             {
                 throw MqttProtocolException.ProtocolError("session expiry set on DISCONNECT after connecting with 0");
             }

@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using Gatehouse.Broker.Channel;
 using Gatehouse.Broker.Diagnostics;
 using Gatehouse.Protocol;
@@ -15,7 +17,7 @@ namespace Gatehouse.Broker.Connections;
 /// runs only while packets are queued (started by whoever queues into an idle queue, see <see cref="OutboundQueue"/>):
 /// an idle connection holds no writer.
 /// </summary>
-public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
+public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem, IReadCompletion
 {
     // The transport, its output included: the connection object itself where it implements IConnectionOutput (sockets),
     // else a PipeTransport around the pipe.
@@ -23,7 +25,8 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
     private long _queuedPublishBytes;
     // Set while more PUBLISH payload waits to be written than BackpressureHighWaterBytes: publishers wait on it.
     private RoomSignal? _room;
-    private int _closing;
+    // A byte, as the flags beside it: they fill the queue's last word, so the connection is 8 bytes smaller.
+    private byte _closing;
     private volatile bool _peerInputEnded;
     private volatile bool _lingerRequested;
     private volatile bool _readPaused;
@@ -42,11 +45,20 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
     public ClientConnection(IDuplexPipe transport, ConnectionInfo info, MqttBroker broker)
     {
         _transport = transport is IConnectionOutput ? transport : new PipeTransport(transport);
-        Info = info;
+        _origin = info.Origin;
+        _remoteAddress = info.RemoteAddress;
+        _remotePort = (ushort)info.RemotePort;
+        _clientCertificate = info.ClientCertificate;
         Protocol = new MqttChannel(broker, this);
     }
 
-    public ConnectionInfo Info { get; }
+    public ConnectionInfo Info => new(_origin, _remoteAddress, _remotePort, _clientCertificate);
+    // The ConnectionInfo in parts: as a struct field it is 32 bytes (its int port padded to 8), here the port (a TCP port
+    // fits 16 bits) fills the spare bytes beside the flags.
+    private readonly ConnectionOrigin _origin;
+    private readonly IPAddress? _remoteAddress;
+    private readonly X509Certificate2? _clientCertificate;
+    private readonly ushort _remotePort;
     public MqttChannel Protocol { get; }
     public bool IsClosing => Volatile.Read(ref _closing) != 0;
     /// <summary>
@@ -68,7 +80,7 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
     /// </summary>
     public Task RunAsync()
     {
-        if (_transport.Input is not ICallbackReader reader) return ReadLoopAsync();
+        if (_transport is not ICallbackReader reader) return ReadLoopAsync();
         ReadUntilWaiting(reader, resumed: false);
         return Task.CompletedTask;
     }
@@ -102,11 +114,7 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
         await EndAsync().ConfigureAwait(false);
     }
 
-    private static readonly Action<object?> s_readCompleted = static state =>
-    {
-        var connection = (ClientConnection)state!;
-        connection.ReadUntilWaiting((ICallbackReader)connection._transport.Input, resumed: true);
-    };
+    void IReadCompletion.OnReadCompleted() => ReadUntilWaiting((ICallbackReader)_transport, resumed: true);
 
     /// <summary>
     /// The read loop over an <see cref="ICallbackReader"/>: reads and handles until a read must wait, then returns and is
@@ -124,13 +132,13 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
                     resumed = false;
                     result = reader.GetCompletedRead();
                 }
-                else if (!reader.TryStartRead(out result, s_readCompleted, this))
+                else if (!reader.TryStartRead(out result, this))
                 {
                     return;
                 }
                 if (result.IsCanceled && (IsClosing || result.Buffer.IsEmpty))
                 {
-                    _transport.Input.AdvanceTo(result.Buffer.Start);
+                    reader.AdvanceTo(result.Buffer.Start, result.Buffer.Start);
                     break;
                 }
                 var stop = HandleReceived(result.Buffer, result.IsCompleted);
@@ -283,7 +291,7 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
         // Writers queued so far start first (the batch closes); the violation's DISCONNECT follows them.
         DeferredWrites.End();
         Protocol.OnProtocolViolation(ex);
-        _transport.Input.AdvanceTo(buffer.End);
+        AdvanceInput(buffer.End, buffer.End);
     }
 
     /// <summary>Advances the input past the handled packets; true when the peer's input has ended (the loop stops).</summary>
@@ -292,11 +300,24 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
         if (inputEnded)
         {
             _peerInputEnded = true;
-            _transport.Input.AdvanceTo(buffer.End);
+            AdvanceInput(buffer.End, buffer.End);
             return true;
         }
-        _transport.Input.AdvanceTo(buffer.Start, buffer.End);
+        AdvanceInput(buffer.Start, buffer.End);
         return false;
+    }
+
+    // A transport that reads through ICallbackReader (sockets) is read through it alone: it makes a PipeReader only when asked.
+    private void AdvanceInput(SequencePosition consumed, SequencePosition examined)
+    {
+        if (_transport is ICallbackReader reader) reader.AdvanceTo(consumed, examined);
+        else _transport.Input.AdvanceTo(consumed, examined);
+    }
+
+    private void CancelPendingRead()
+    {
+        if (_transport is ICallbackReader reader) reader.CancelPendingRead();
+        else _transport.Input.CancelPendingRead();
     }
 
     /// <summary>
@@ -324,7 +345,8 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
             }
             if (_lingerRequested && !_peerInputEnded) await DrainInputAsync().ConfigureAwait(false);
             await Output.CompleteAsync().ConfigureAwait(false);
-            await _transport.Input.CompleteAsync().ConfigureAwait(false);
+            if (_transport is ICallbackReader reader) reader.Complete();
+            else await _transport.Input.CompleteAsync().ConfigureAwait(false);
         }
         finally
         {
@@ -442,14 +464,14 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem
     /// <summary>Stops reading now; what is already queued is still written, then the connection closes.</summary>
     public void Close()
     {
-        if (Interlocked.Exchange(ref _closing, 1) != 0) return;
+        if (Interlocked.Exchange(ref _closing, (byte)1) != 0) return;
         Outgoing.Complete();
-        _transport.Input.CancelPendingRead();
+        CancelPendingRead();
         ReleaseRoomIfDrained(stopping: true);
     }
 
     /// <summary>The transport is gone: if nothing is left to read, wake the read loop so it ends.</summary>
-    internal void AbortIfIdle() => _transport.Input.CancelPendingRead();
+    internal void AbortIfIdle() => CancelPendingRead();
 
     private async Task DrainInputAsync()
     {

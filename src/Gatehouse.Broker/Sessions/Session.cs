@@ -60,7 +60,11 @@ public sealed class Session
     public MqttChannel? Channel { get; private set; }
     public bool IsConnected => Channel is not null;
     /// <summary>Whether the store holds this session (it was persistent at some point), so ending it must delete it there.</summary>
-    public bool Stored { get; set; }
+    public bool Stored
+    {
+        get => (_flags & StoredFlag) != 0;
+        set => SetFlag(StoredFlag, value);
+    }
     public DateTimeOffset? DisconnectedAt
     {
         get => FromTicks(_disconnectedAtTicks);
@@ -71,7 +75,27 @@ public sealed class Session
     /// <summary>The owner's principal, for per-delivery read checks while the session is offline too.</summary>
     public ClientPrincipal? Principal { get; set; }
     /// <summary>Set once the session has ended; deliveries to it are refused from then on.</summary>
-    public bool Ended { get; private set; }
+    public bool Ended
+    {
+        get => (_flags & EndedFlag) != 0;
+        private set => SetFlag(EndedFlag, value);
+    }
+
+    // Stored and Ended share a byte: with two bool fields the session's fields spill one byte into another 8-byte word.
+    // They are set under different locks (the session manager's, the session's), so a flag is set atomically.
+    private const byte StoredFlag = 1;
+    private const byte EndedFlag = 2;
+    private byte _flags;
+
+    private void SetFlag(byte flag, bool on)
+    {
+        byte old, updated;
+        do
+        {
+            old = Volatile.Read(ref _flags);
+            updated = on ? (byte)(old | flag) : (byte)(old & ~flag);
+        } while (Interlocked.CompareExchange(ref _flags, updated, old) != old);
+    }
     /// <summary>The subscriptions by topic filter (guarded by <see cref="Lock"/>); change them with <see cref="SetSubscription"/> and <see cref="RemoveSubscription"/>.</summary>
     public IReadOnlyDictionary<string, Subscription> Subscriptions =>
         _subscriptions ?? (IReadOnlyDictionary<string, Subscription>)ReadOnlyDictionary<string, Subscription>.Empty;

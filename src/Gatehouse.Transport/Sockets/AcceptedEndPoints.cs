@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Gatehouse.Broker.Connections;
 
 namespace Gatehouse.Transport.Sockets;
@@ -63,7 +64,7 @@ internal sealed class AcceptedEndPoints
     }
 
     /// <summary>How the connection just accepted arrived: one object for every connection to the same local endpoint.</summary>
-    public ConnectionOrigin Origin(SocketFileHandle connection)
+    public ConnectionOrigin Origin(SafeHandle connection)
     {
         var local = LocalEndPoint(connection);
         if (_lastOrigin is null || !ReferenceEquals(_lastOrigin.LocalEndPoint, local))
@@ -73,10 +74,10 @@ internal sealed class AcceptedEndPoints
         return _lastOrigin;
     }
 
-    public IPEndPoint LocalEndPoint(SocketFileHandle connection)
+    public IPEndPoint LocalEndPoint(SafeHandle connection)
     {
         if (!_wildcard) return _bound;
-        connection.GetLocalAddress(_local);
+        SocketDescriptor.GetLocalAddress(connection, _local);
         if (_lastLocalEndPoint is null || !_local.Equals(_lastLocal))
         {
             _lastLocalEndPoint = (IPEndPoint)_bound.Create(_local);

@@ -14,7 +14,7 @@ internal static unsafe partial class NonBlockingIo
     private const int NoSignal = 0x4000;  // MSG_NOSIGNAL: a closed peer is EPIPE, not SIGPIPE
 
     /// <summary>Bytes received (0: the peer closed its side); <see cref="SocketError.WouldBlock"/> when nothing is there.</summary>
-    public static int Receive(SocketFileHandle fd, Span<byte> buffer, out SocketError error)
+    public static int Receive(SafeHandle fd, Span<byte> buffer, out SocketError error)
     {
         fixed (byte* p = buffer)
         {
@@ -26,7 +26,7 @@ internal static unsafe partial class NonBlockingIo
     }
 
     /// <summary>Bytes the kernel took (possibly fewer than offered); <see cref="SocketError.WouldBlock"/> when none.</summary>
-    public static int Send(SocketFileHandle fd, ReadOnlySpan<byte> buffer, out SocketError error)
+    public static int Send(SafeHandle fd, ReadOnlySpan<byte> buffer, out SocketError error)
     {
         fixed (byte* p = buffer)
         {
@@ -62,8 +62,8 @@ internal static unsafe partial class NonBlockingIo
     };
 
     [LibraryImport("libc", EntryPoint = "recv", SetLastError = true)]
-    private static partial nint Recv(SocketFileHandle fd, byte* buffer, nuint length, int flags);
+    private static partial nint Recv(SafeHandle fd, byte* buffer, nuint length, int flags);
 
     [LibraryImport("libc", EntryPoint = "send", SetLastError = true)]
-    private static partial nint SendTo(SocketFileHandle fd, byte* buffer, nuint length, int flags);
+    private static partial nint SendTo(SafeHandle fd, byte* buffer, nuint length, int flags);
 }

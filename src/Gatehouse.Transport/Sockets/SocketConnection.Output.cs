@@ -20,7 +20,8 @@ internal sealed partial class SocketConnection
     private byte[]? _outputBuffer;
     // The flush waiting for the socket to become writable; null when none is (the common case).
     private TaskCompletionSource? _writable;
-    private int _flushCanceled;
+    // A byte: with an int here the connection's fields spill into one more 8-byte word.
+    private byte _flushCanceled;
     private int _written;
     private bool _outputFailed;
     private bool _outputCompleted;
@@ -49,16 +50,16 @@ internal sealed partial class SocketConnection
     /// </summary>
     public void CancelPendingFlush()
     {
-        Volatile.Write(ref _flushCanceled, 1);
+        Volatile.Write(ref _flushCanceled, (byte)1);
         OnWritable();
     }
 
     public ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
     {
         if (_outputFailed) return new ValueTask<FlushResult>(new FlushResult(isCanceled: false, isCompleted: true));
-        if (Interlocked.Exchange(ref _flushCanceled, 0) != 0) return new ValueTask<FlushResult>(new FlushResult(isCanceled: true, isCompleted: false));
+        if (Interlocked.Exchange(ref _flushCanceled, (byte)0) != 0) return new ValueTask<FlushResult>(new FlushResult(isCanceled: true, isCompleted: false));
         if (_written == 0) return default;
-        var sent = NonBlockingIo.Send(Handle, _outputBuffer.AsSpan(0, _written), out var error);
+        var sent = NonBlockingIo.Send(this, _outputBuffer.AsSpan(0, _written), out var error);
         if (error == SocketError.Success && sent == _written)
         {
             ReleaseOutputBuffer();
@@ -99,14 +100,14 @@ internal sealed partial class SocketConnection
             {
                 throw FailOutput(ex);
             }
-            if (Interlocked.Exchange(ref _flushCanceled, 0) != 0)
+            if (Interlocked.Exchange(ref _flushCanceled, (byte)0) != 0)
             {
                 // Given up on (CancelPendingFlush): what was not sent stays unflushed, in order.
                 _outputBuffer.AsSpan(offset, _written - offset).CopyTo(_outputBuffer);
                 _written -= offset;
                 return new FlushResult(isCanceled: true, isCompleted: false);
             }
-            offset += NonBlockingIo.Send(Handle, _outputBuffer.AsSpan(offset, _written - offset), out var error);
+            offset += NonBlockingIo.Send(this, _outputBuffer.AsSpan(offset, _written - offset), out var error);
             if (error is not (SocketError.Success or SocketError.WouldBlock)) throw FailOutput(new SocketException((int)error));
         }
         ReleaseOutputBuffer();

@@ -7,30 +7,32 @@ namespace Gatehouse.Transport.Sockets;
 /// <summary>
 /// One accepted TCP connection as the broker sees it: a duplex pipe whose reader and writer work on the socket
 /// directly (see <see cref="SocketInput"/> and SocketConnection.Output.cs). The socket is watched by one
-/// <see cref="ReadinessLoop"/> from the start and closes once both sides are completed. The connection is its own reader
-/// (it derives from <see cref="SocketInput"/>) and its own writer (<see cref="IConnectionOutput"/>): one object per
-/// connection where a pipe has three.
+/// <see cref="ReadinessLoop"/> from the start and closes once both sides are completed. The connection is its own
+/// descriptor handle and reader (it derives from <see cref="SocketInput"/>) and its own writer
+/// (<see cref="IConnectionOutput"/>): one object per connection where a pipe has three.
 /// </summary>
 internal sealed partial class SocketConnection : SocketInput, IDuplexPipe, IConnectionOutput, IReadinessTarget
 {
     private readonly SocketListener _listener;
-    private readonly ReadinessLoop _loop;
-    private readonly GCHandle _registration;
+    private ReadinessLoop? _loop;
+    private GCHandle _registration;
     private int _completedSides;
 
-    public SocketConnection(SocketFileHandle socket, SocketListener listener, ReadinessLoop loop)
+    /// <summary>A connection waiting for its descriptor (<see cref="SocketDescriptor.TryAccept"/>), then <see cref="Start"/>.</summary>
+    public SocketConnection(SocketListener listener)
     {
-        Handle = socket;
         _listener = listener;
-        _loop = loop;
-        _registration = loop.Register(socket, this);
     }
 
-    public PipeReader Input => this;
-    public PipeWriter Output => new OutputView(this);
+    /// <summary>Has <paramref name="loop"/> watch the accepted socket from now on.</summary>
+    public void Start(ReadinessLoop loop)
+    {
+        _registration = loop.Register(this, this);
+        _loop = loop;
+    }
 
-    /// <summary>The connection's only owner of its descriptor; disposed once both sides completed.</summary>
-    internal override SocketFileHandle Handle { get; }
+    public PipeReader Input => new InputView(this);
+    public PipeWriter Output => new OutputView(this);
 
     internal override int MaxInputBufferSize => _listener.MaxInputBufferSize;
 
@@ -42,22 +44,22 @@ internal sealed partial class SocketConnection : SocketInput, IDuplexPipe, IConn
     }
 
     /// <summary>The writer found the socket's buffer full: from now on writability is reported too.</summary>
-    internal void WatchWritable() => _loop.WatchWritable(Handle, _registration);
+    internal void WatchWritable() => _loop!.WatchWritable(this, _registration);
 
     private protected override void OnInputCompleted() => OnSideCompleted();
 
     internal void OnOutputCompleted()
     {
         // The peer reads our FIN after everything written; the socket itself stays open for a reader still lingering.
-        Handle.ShutdownSend();
+        SocketDescriptor.ShutdownSend(this);
         OnSideCompleted();
     }
 
     private void OnSideCompleted()
     {
         if (Interlocked.Increment(ref _completedSides) != 2) return;
-        _loop.Unregister(Handle, _registration);
-        Handle.Dispose();
+        _loop!.Unregister(this, _registration);
+        Dispose();
         _listener.OnConnectionClosed();
     }
 }

@@ -1,23 +1,27 @@
 using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
 using System.IO.Pipelines;
+using System.Runtime.InteropServices;
 using System.Net.Sockets;
+using System.Runtime.ExceptionServices;
 using System.Threading.Tasks.Sources;
 using Gatehouse.Broker.Connections;
 
 namespace Gatehouse.Transport.Sockets;
 
 /// <summary>
-/// The read side of a <see cref="SocketConnection"/>: a <see cref="PipeReader"/> that receives straight into one pooled
-/// buffer. An idle connection holds no buffer at all: when nothing is readable the buffer goes back to the pool and the
+/// The read side of a <see cref="SocketConnection"/>, and the connection's file descriptor: a reader (the broker reads
+/// through <see cref="ICallbackReader"/>; <see cref="InputView"/> is its PipeReader form) that receives straight into one
+/// pooled buffer. An idle connection holds no buffer at all: when nothing is readable the buffer goes back to the pool and the
 /// read waits for the <see cref="ReadinessLoop"/> to report the socket readable; the read loop then continues on that
 /// loop's thread, with no pipe and no thread hand-off in between.
 /// <para>
 /// <see cref="SocketConnection"/> derives from it: the reader is part of every connection, and as an object of its own
-/// it cost each one a header and two references (32 bytes). What it needs of the connection is abstract here.
+/// it cost each one a header and two references (32 bytes). It is the descriptor's <see cref="SafeHandle"/> too, for the
+/// same reason (a handle object of its own was 32 bytes and a reference). What it needs of the connection is abstract here.
 /// </para>
 /// </summary>
-internal abstract class SocketInput : PipeReader, IValueTaskSource<ReadResult>, ICallbackReader
+internal abstract class SocketInput : SafeHandle, ICallbackReader
 {
     private const int MinimumReceive = 8 * 1024;
 
@@ -41,17 +45,36 @@ internal abstract class SocketInput : PipeReader, IValueTaskSource<ReadResult>, 
     private Exception? _error;
     private bool _completed;
 
-    // A waiting read. Its result is only "canceled or not": the ReadResult is made from the buffer when the reader
-    // takes it (the buffer belongs to the reader's turn from the completion on), so the wait does not carry a 32-byte
-    // ReadResult through every idle connection's life.
-    private ManualResetValueTaskSourceCore<bool> _wait;
+    // Who waits for input: the broker's read loop (an IReadCompletion, called back where the wait completes) or an
+    // awaited ReadAsync (its AwaitedRead, made on the first awaited read that has to wait: the linger drain). An idle
+    // connection waits the first way, so it holds one reference here rather than a ValueTask source (48 bytes). A
+    // callback read that failed (the input buffer limit) leaves its exception here for GetCompletedRead, which the read
+    // loop calls next and then ends.
+    private object? _waiter;
+    // A callback read's wait was canceled; an awaited read keeps that in its core.
+    private bool _waitCanceled;
     private int _state;
     private int _cancelRequested;
-    // Only a read given a cancelable token (the linger drain) needs this; other connections never create it.
-    private WaitCancellation? _cancellation;
 
-    /// <summary>The connection's descriptor, received from.</summary>
-    internal abstract SocketFileHandle Handle { get; }
+    /// <summary>No descriptor yet: <see cref="Adopt"/> gives it the one accept4 returned.</summary>
+    protected SocketInput() : base(invalidHandleValue: -1, ownsHandle: true)
+    {
+    }
+
+    // The descriptor is a C int (see SocketDescriptor.TryAccept).
+    public override bool IsInvalid => (int)handle < 0;
+
+    /// <summary>Takes ownership of a just-accepted descriptor: nothing runs between accept4 and this that could lose it.</summary>
+    internal void Adopt(int descriptor) => SetHandle(descriptor);
+
+    // The connection is its descriptor's owner: every recv, send and shutdown passes it as a SafeHandle, so the marshaller
+    // holds a reference for the call, and close(2) runs (once) only after the last call on it returned; a reused number
+    // belonging to another connection is never called. close releases the descriptor even when it reports an error.
+    protected override bool ReleaseHandle()
+    {
+        SocketDescriptor.Close((int)handle);
+        return true;
+    }
 
     /// <summary>The largest the receive buffer may grow (the largest packet the broker accepts).</summary>
     internal abstract int MaxInputBufferSize { get; }
@@ -59,55 +82,66 @@ internal abstract class SocketInput : PipeReader, IValueTaskSource<ReadResult>, 
     /// <summary>The reader was completed: the connection closes once its writer is too.</summary>
     private protected abstract void OnInputCompleted();
 
-    public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+    public ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
-        while (true)
-        {
-            if (TryRead(out var result)) return new ValueTask<ReadResult>(result);
-            cancellationToken.ThrowIfCancellationRequested();
-            // Nothing buffered and nothing readable right now: wait for readiness without holding a buffer.
-            ReleaseBufferIfEmpty();
-            _wait.Reset();
-            if (cancellationToken.CanBeCanceled) (_cancellation ??= new WaitCancellation()).Token = cancellationToken;
-            else if (_cancellation is not null) _cancellation.Token = default;
-            if (Interlocked.CompareExchange(ref _state, Waiting, Idle) == Signaled)
-            {
-                // Readiness was reported after the receive above found nothing: receive again.
-                _drained = false;
-                Volatile.Write(ref _state, Idle);
-                continue;
-            }
-            var version = _wait.Version;
-            RegisterWaitCancellation();
-            // A CancelPendingRead that came between the check in TryRead and the wait: honour it now.
-            if (Volatile.Read(ref _cancelRequested) != 0 && ClaimWait()) FinishCanceled();
-            return new ValueTask<ReadResult>(this, version);
-        }
+        if (TryRead(out var result)) return new ValueTask<ReadResult>(result);
+        cancellationToken.ThrowIfCancellationRequested();
+        var awaited = _waiter as AwaitedRead ?? new AwaitedRead(this);
+        awaited.Core.Reset();
+        awaited.Token = cancellationToken;
+        if (ReadOrWait(awaited, out result)) return new ValueTask<ReadResult>(result);
+        var version = awaited.Core.Version;
+        awaited.RegisterCancellation();
+        // A CancelPendingRead that came between the check in TryRead and the wait: honour it now.
+        if (Volatile.Read(ref _cancelRequested) != 0 && ClaimWait()) FinishCanceled();
+        return new ValueTask<ReadResult>(awaited, version);
     }
 
-    /// <summary>A read whose completion calls <paramref name="completed"/> rather than an awaiter (see <see cref="ICallbackReader"/>).</summary>
-    public bool TryStartRead(out ReadResult result, Action<object?> completed, object state)
+    /// <summary>A read whose completion calls <paramref name="completion"/> rather than an awaiter (see <see cref="ICallbackReader"/>).</summary>
+    public bool TryStartRead(out ReadResult result, IReadCompletion completion)
     {
-        var read = ReadAsync(CancellationToken.None);
-        if (read.IsCompleted)
-        {
-            result = read.Result;
-            return true;
-        }
-        // Registered as an awaiter with ConfigureAwait(false) would be: called where the wait completes, no context.
-        _wait.OnCompleted(completed, state, _wait.Version, ValueTaskSourceOnCompletedFlags.None);
-        result = default;
+        if (ReadOrWait(completion, out result)) return true;
+        if (Volatile.Read(ref _cancelRequested) != 0 && ClaimWait()) FinishCanceled();
         return false;
     }
 
-    public ReadResult GetCompletedRead() => CompletedRead(_wait.Version);
+    public ReadResult GetCompletedRead()
+    {
+        if (_waiter is Exception error)
+        {
+            _waiter = null;
+            ExceptionDispatchInfo.Throw(error);
+        }
+        var canceled = _waitCanceled;
+        _waitCanceled = false;
+        return CompletedRead(canceled);
+    }
 
-    /// <summary>The result of the completed wait <paramref name="token"/>: throws what it failed with, else what is buffered.</summary>
-    private ReadResult CompletedRead(short token) => _wait.GetResult(token)
+    /// <summary>
+    /// Reads what is there, or publishes a wait for <paramref name="waiter"/> (false): nothing is buffered and nothing is
+    /// readable right now, so the wait holds no buffer.
+    /// </summary>
+    private bool ReadOrWait(object waiter, out ReadResult result)
+    {
+        while (true)
+        {
+            if (TryRead(out result)) return true;
+            ReleaseBufferIfEmpty();
+            // Set before the wait is published: whoever claims the wait completes it through this.
+            _waiter = waiter;
+            if (Interlocked.CompareExchange(ref _state, Waiting, Idle) != Signaled) return false;
+            // Readiness was reported after the receive above found nothing: receive again.
+            _drained = false;
+            Volatile.Write(ref _state, Idle);
+        }
+    }
+
+    /// <summary>What a completed wait gives the reader: a canceled read, or what is buffered (or the socket's error).</summary>
+    private ReadResult CompletedRead(bool canceled) => canceled
         ? new ReadResult(Buffered(), isCanceled: true, isCompleted: false)
         : Result();
 
-    public override bool TryRead(out ReadResult result)
+    public bool TryRead(out ReadResult result)
     {
         if (_completed) throw new InvalidOperationException("Reading is not allowed after the reader was completed.");
         if (Interlocked.Exchange(ref _cancelRequested, 0) != 0)
@@ -124,9 +158,7 @@ internal abstract class SocketInput : PipeReader, IValueTaskSource<ReadResult>, 
         return false;
     }
 
-    public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
-
-    public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+    public void AdvanceTo(SequencePosition consumed, SequencePosition examined)
     {
         if (_buffer is null) return;
         // Positions in a sequence over one array carry the index into that array.
@@ -151,13 +183,13 @@ internal abstract class SocketInput : PipeReader, IValueTaskSource<ReadResult>, 
         }
     }
 
-    public override void CancelPendingRead()
+    public void CancelPendingRead()
     {
         Volatile.Write(ref _cancelRequested, 1);
         if (ClaimWait()) FinishCanceled();
     }
 
-    public override void Complete(Exception? exception = null)
+    public void Complete()
     {
         if (_completed) return;
         _completed = true;
@@ -195,7 +227,7 @@ internal abstract class SocketInput : PipeReader, IValueTaskSource<ReadResult>, 
         catch (Exception ex)
         {
             // The waiting read fails with it (the input buffer limit was reached): it must not wait forever.
-            _wait.SetException(ex);
+            FailWait(ex);
             return;
         }
         if (!received)
@@ -203,46 +235,51 @@ internal abstract class SocketInput : PipeReader, IValueTaskSource<ReadResult>, 
             // Reported for bytes an earlier receive already took: wait again. Edge-triggered reports come from this
             // thread only, so none can slip in before the wait is re-armed.
             Volatile.Write(ref _state, Waiting);
-            RegisterWaitCancellation();
+            (_waiter as AwaitedRead)?.RegisterCancellation();
             if (Volatile.Read(ref _cancelRequested) != 0 && ClaimWait()) FinishCanceled();
             return;
         }
         // Not canceled; the reader makes the ReadResult (or meets the socket's error) from the buffer when it takes it.
-        _wait.SetResult(false);
-    }
-
-    /// <summary>
-    /// A read's token cancels its wait. Registered once the wait is published; the broker passes a fresh token per read
-    /// (the linger drain) or none, so a registration outliving its wait never meets a later one.
-    /// </summary>
-    private void RegisterWaitCancellation()
-    {
-        if (_cancellation is not { Token.CanBeCanceled: true } cancellation) return;
-        cancellation.Registration = cancellation.Token.UnsafeRegister(static (state, token) =>
-        {
-            var input = (SocketInput)state!;
-            if (input.ClaimWait()) input._wait.SetException(new OperationCanceledException(token));
-        }, this);
+        CompleteWait(canceled: false);
     }
 
     /// <summary>Takes a waiting read for completion; false when no read is waiting (or someone else took it).</summary>
     private bool ClaimWait()
     {
         if (Interlocked.CompareExchange(ref _state, Idle, Waiting) != Waiting) return false;
-        if (_cancellation is { } cancellation)
-        {
-            cancellation.Registration.Unregister();
-            cancellation.Registration = default;
-        }
+        (_waiter as AwaitedRead)?.UnregisterCancellation();
         return true;
+    }
+
+    /// <summary>Completes the claimed wait: on this thread, so the reader goes on here.</summary>
+    private void CompleteWait(bool canceled)
+    {
+        if (_waiter is AwaitedRead awaited)
+        {
+            awaited.Core.SetResult(canceled);
+            return;
+        }
+        _waitCanceled = canceled;
+        ((IReadCompletion)_waiter!).OnReadCompleted();
+    }
+
+    private void FailWait(Exception error)
+    {
+        if (_waiter is AwaitedRead awaited)
+        {
+            awaited.Core.SetException(error);
+            return;
+        }
+        var completion = (IReadCompletion)_waiter!;
+        _waiter = error;
+        completion.OnReadCompleted();
     }
 
     private void FinishCanceled()
     {
         Volatile.Write(ref _cancelRequested, 0);
         // Not inline: the canceller (a close, a timer) must not run the rest of the read loop on its own stack.
-        ThreadPool.UnsafeQueueUserWorkItem(static input =>
-            input._wait.SetResult(true), this, preferLocal: false);
+        ThreadPool.UnsafeQueueUserWorkItem(static input => input.CompleteWait(canceled: true), this, preferLocal: false);
     }
 
     private ReadOnlySequence<byte> Buffered()
@@ -259,7 +296,7 @@ internal abstract class SocketInput : PipeReader, IValueTaskSource<ReadResult>, 
     {
         EnsureSpace();
         var room = _buffer.Length - _end;
-        var received = NonBlockingIo.Receive(Handle, _buffer.AsSpan(_end, room), out var error);
+        var received = NonBlockingIo.Receive(this, _buffer.AsSpan(_end, room), out var error);
         switch (error)
         {
             case SocketError.Success when received == 0:
@@ -316,15 +353,54 @@ internal abstract class SocketInput : PipeReader, IValueTaskSource<ReadResult>, 
         _start = _end = 0;
     }
 
-    ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => CompletedRead(token);
-    ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => _wait.GetStatus(token);
-    void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token,
-        ValueTaskSourceOnCompletedFlags flags) => _wait.OnCompleted(continuation, state, token, flags);
-
-    /// <summary>A cancelable read's token and its registration.</summary>
-    private sealed class WaitCancellation
+    /// <summary>
+    /// The reader as a <see cref="PipeReader"/>, made on each call for those that need one (the linger drain, a refused
+    /// connection's completion): the broker's read loop reads through <see cref="ICallbackReader"/>, and a PipeReader base
+    /// class would cost every connection a field.
+    /// </summary>
+    internal sealed class InputView(SocketInput input) : PipeReader
     {
+        public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default) => input.ReadAsync(cancellationToken);
+        public override bool TryRead(out ReadResult result) => input.TryRead(out result);
+        public override void AdvanceTo(SequencePosition consumed) => input.AdvanceTo(consumed, consumed);
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => input.AdvanceTo(consumed, examined);
+        public override void CancelPendingRead() => input.CancelPendingRead();
+        public override void Complete(Exception? exception = null) => input.Complete();
+    }
+
+    /// <summary>
+    /// The wait of an awaited <see cref="ReadAsync"/> and its token. The broker passes a fresh token per read (the linger
+    /// drain) or none, so a registration outliving its wait never meets a later one.
+    /// </summary>
+    private sealed class AwaitedRead(SocketInput input) : IValueTaskSource<ReadResult>
+    {
+        // The result is only "canceled or not": the ReadResult is made from the buffer when the reader takes it.
+        public ManualResetValueTaskSourceCore<bool> Core;
         public CancellationToken Token;
-        public CancellationTokenRegistration Registration;
+        private CancellationTokenRegistration _registration;
+
+        /// <summary>Registered once the wait is published.</summary>
+        public void RegisterCancellation()
+        {
+            if (!Token.CanBeCanceled) return;
+            _registration = Token.UnsafeRegister(static (state, token) =>
+            {
+                var awaited = (AwaitedRead)state!;
+                if (awaited.Owner.ClaimWait()) awaited.Owner.FailWait(new OperationCanceledException(token));
+            }, this);
+        }
+
+        public void UnregisterCancellation()
+        {
+            _registration.Unregister();
+            _registration = default;
+        }
+
+        private SocketInput Owner => input;
+
+        public ReadResult GetResult(short token) => input.CompletedRead(Core.GetResult(token));
+        public ValueTaskSourceStatus GetStatus(short token) => Core.GetStatus(token);
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+            => Core.OnCompleted(continuation, state, token, flags);
     }
 }

@@ -11,7 +11,7 @@ namespace Gatehouse.Transport.Sockets;
 /// Gatehouse's own plain-TCP MQTT listener (<c>Server:TcpTransport = Sockets</c>, the default). Kestrel's socket
 /// transport gives every connection two pipes, a receive and a send loop and a feature collection (about 3.5 KB while
 /// idle) and moves every packet across four thread-pool hand-offs; here a connection is its file descriptor (a
-/// <see cref="SocketFileHandle"/>, no .NET <see cref="Socket"/>) plus a reader and a writer that use it directly: nothing
+/// <see cref="SocketDescriptor"/>, no .NET <see cref="Socket"/>) plus a reader and a writer that use it directly: nothing
 /// buffered while idle, a received packet is handled on the epoll thread that saw the socket become readable
 /// (<see cref="ReadinessLoop"/>), and a flush is one non-blocking send on the writer's thread.
 /// Linux only (epoll); elsewhere the host uses Kestrel. TLS and WebSocket listeners stay on Kestrel.
@@ -27,6 +27,9 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
     private AcceptedEndPoints? _endPoints;
     private ReadinessLoop? _loop;
     private GCHandle _registration;
+    // The next accepted connection's object, made before accept4 runs: the descriptor has its owner the instant it
+    // exists, so nothing that throws (an allocation) can come between and leak it. Guarded by _accepting.
+    private SocketConnection? _spare;
     private volatile bool _stopped;
     private long _open;
 
@@ -98,6 +101,8 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
             {
                 if (_loop is { } loop) loop.Unregister(socket.SafeHandle, _registration);
                 socket.Dispose();
+                _spare?.Dispose();
+                _spare = null;
             }
         }
         return ValueTask.CompletedTask;
@@ -135,8 +140,10 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
                 for (var accepted = 0; !_stopped; )
                 {
                     if (accepted == limit) return true;
-                    if (SocketFileHandle.Accept(listener.SafeHandle, endPoints.Remote, out var errno) is { } connection)
+                    var connection = _spare ??= new SocketConnection(this);
+                    if (SocketDescriptor.TryAccept(listener.SafeHandle, connection, endPoints.Remote, out var errno))
                     {
+                        _spare = null;
                         Accept(connection, endPoints);
                         accepted++;
                         continue;
@@ -171,20 +178,20 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
         AcceptPending();
     }
 
-    private void Accept(SocketFileHandle socket, AcceptedEndPoints endPoints)
+    private void Accept(SocketConnection connection, AcceptedEndPoints endPoints)
     {
         if (Interlocked.Increment(ref _open) > _connectionCap)
         {
             Interlocked.Decrement(ref _open);
             _broker.Context.Limits.Hit("open-file limit",
                 $"{_connectionCap} sockets are open on {EndPoint}; connection from {new IPEndPoint(endPoints.RemoteAddress(out var peerPort), peerPort)} closed at once");
-            socket.Dispose();
+            connection.Dispose();
             return;
         }
         try
         {
-            var info = new ConnectionInfo(endPoints.Origin(socket), endPoints.RemoteAddress(out var port), port);
-            var connection = new SocketConnection(socket, this, ReadinessLoop.Next(_log, _idlePoll));
+            var info = new ConnectionInfo(endPoints.Origin(connection), endPoints.RemoteAddress(out var port), port);
+            connection.Start(ReadinessLoop.Next(_log, _idlePoll));
             // Runs until the read loop's first wait. The connection logs and contains its own failures (ClientConnection.RunAsync).
             _ = _broker.HandleConnectionAsync(connection, info, CancellationToken.None);
         }
@@ -193,7 +200,7 @@ public sealed class SocketListener : IAsyncDisposable, IReadinessTarget
             // Reset before we got to it.
             _log.LogDebug(ex, "Accepted connection failed before it started");
             Interlocked.Decrement(ref _open);
-            socket.Dispose();
+            connection.Dispose();
         }
     }
 }
