@@ -48,12 +48,24 @@ public sealed class MqttChannel : DeadlineEntry
     public string RemoteAddress => Connection.Info.RemoteEndPoint?.ToString() ?? "unknown";
 
     /// <summary>The version negotiated by CONNECT; 3.1.1 framing until then.</summary>
-    public ProtocolVersion Version { get; internal set; } = ProtocolVersion.V311;
-    /// <summary>Null until CONNECT is decoded: the decoder then accepts only CONNECT.</summary>
+    public ProtocolVersion Version
+    {
+        get => DecodeVersion ?? ProtocolVersion.V311;
+        internal set => DecodeVersion = value;
+    }
+    /// <summary>Null until CONNECT is decoded: the decoder then accepts only CONNECT. Set with <see cref="Version"/>.</summary>
     public ProtocolVersion? DecodeVersion { get; internal set; }
-    public bool IsConnected { get; internal set; }
+    public bool IsConnected
+    {
+        get => HasFlag(ConnectedFlag);
+        internal set => SetFlag(ConnectedFlag, value);
+    }
     /// <summary>Counted in clients/connected (CONNACK sent); undone exactly once when the connection closes.</summary>
-    internal bool CountedAsConnected { get; set; }
+    internal bool CountedAsConnected
+    {
+        get => HasFlag(CountedFlag);
+        set => SetFlag(CountedFlag, value);
+    }
     public Session? Session { get; internal set; }
     public string? ClientId { get; internal set; }
     /// <summary>Who the client authenticated as (null when the broker runs without security).</summary>
@@ -89,14 +101,21 @@ public sealed class MqttChannel : DeadlineEntry
         }
     }
 
-    /// <summary>Subscriptions this connection counts against its identity's quota (released on close).</summary>
-    internal int QuotaSubscriptions;
+    /// <summary>
+    /// Subscriptions this connection counts against its identity's quota (released on close). Kept with the other quota
+    /// state: a connection under a quota has its <see cref="Occasional"/> part anyway (<see cref="QuotaClientId"/>).
+    /// </summary>
+    internal ref int QuotaSubscriptions => ref Occasionally.QuotaSubscriptions;
     /// <summary>The client's Receive Maximum: our cap on unacknowledged QoS 1/2 PUBLISHes to it [MQTT-3.3.4-9].</summary>
     public ushort ClientReceiveMaximum { get; internal set; } = ushort.MaxValue;
     /// <summary>The client's Maximum Packet Size; larger packets are not sent to it [MQTT-3.1.2-24].</summary>
     public uint ClientMaximumPacketSize { get; internal set; } = uint.MaxValue;
     public ushort ClientTopicAliasMaximum { get; internal set; }
-    public bool RequestProblemInformation { get; internal set; } = true;
+    public bool RequestProblemInformation
+    {
+        get => !HasFlag(NoProblemInformationFlag);
+        internal set => SetFlag(NoProblemInformationFlag, !value);
+    }
     /// <summary>1.5 × Keep Alive [MQTT-3.1.2-24]; null when keep-alive is off.</summary>
     public TimeSpan? KeepAliveTimeout
     {
@@ -105,9 +124,38 @@ public sealed class MqttChannel : DeadlineEntry
     }
     internal WillMessage? Will { get; set; }
     /// <summary>Set by a normal DISCONNECT: the will is discarded [MQTT-3.1.2-10].</summary>
-    internal bool WillSuppressed { get; set; }
+    internal bool WillSuppressed
+    {
+        get => HasFlag(WillSuppressedFlag);
+        set => SetFlag(WillSuppressedFlag, value);
+    }
     /// <summary>The client connected with a session expiry interval of 0: a DISCONNECT may not raise it [MQTT-3.14.2-2].</summary>
-    internal bool ConnectedWithoutExpiry { get; set; }
+    internal bool ConnectedWithoutExpiry
+    {
+        get => HasFlag(WithoutExpiryFlag);
+        set => SetFlag(WithoutExpiryFlag, value);
+    }
+
+    // The yes/no state above in one byte (five bool fields, with the version once, spilled into another 8-byte word).
+    // Set by the read loop and by whoever closes the connection: each change is atomic, so none undoes another.
+    private const byte ConnectedFlag = 1;
+    private const byte CountedFlag = 2;
+    private const byte NoProblemInformationFlag = 4;
+    private const byte WillSuppressedFlag = 8;
+    private const byte WithoutExpiryFlag = 16;
+    private byte _flags;
+
+    private bool HasFlag(byte flag) => (Volatile.Read(ref _flags) & flag) != 0;
+
+    private void SetFlag(byte flag, bool on)
+    {
+        byte old, updated;
+        do
+        {
+            old = Volatile.Read(ref _flags);
+            updated = on ? (byte)(old | flag) : (byte)(old & ~flag);
+        } while (Interlocked.CompareExchange(ref _flags, updated, old) != old);
+    }
 
     public TimeSpan SinceLastReceived => Context.Time.GetElapsedTime(Interlocked.Read(ref _lastReceivedTimestamp));
 
@@ -373,8 +421,9 @@ public sealed class MqttChannel : DeadlineEntry
         if (CountedAsConnected) BrokerMetrics.Add(ref Context.Metrics.ClientsConnected, -1);
         if (Principal?.Quota is { } quota)
         {
+            // Subscriptions first: a connection admitted once the session is released finds them released too.
+            quota.AdjustSubscriptions(_occasional is { } occasional ? -Interlocked.Exchange(ref occasional.QuotaSubscriptions, 0) : 0);
             if (QuotaClientId is { } quotaClientId) quota.ReleaseSession(quotaClientId);
-            quota.AdjustSubscriptions(-Interlocked.Exchange(ref QuotaSubscriptions, 0));
         }
         if (Session is not { } session) return;
         var will = WillSuppressed || Broker.IsShuttingDown ? null : Will;
@@ -412,5 +461,6 @@ public sealed class MqttChannel : DeadlineEntry
         public ConnectHandler.PendingAuthentication? PendingAuthentication;
         public string? AuthenticationMethod;
         public string? QuotaClientId;
+        public int QuotaSubscriptions;
     }
 }

@@ -61,14 +61,19 @@ public sealed class LimitsEndToEndTests
         await first.UnsubscribeAsync("a");
         Assert.Equal([ReasonCode.Success], (await first.SubscribeAsync("c")).ReasonCodes);
 
-        // The session quota is released when the connection ends.
+        // The session quota is released when the connection ends, and so are the subscriptions it held (a clean session).
         await first.DisposeAsync();
         var deadline = Stopwatch.StartNew();
         while (true)
         {
             await using var again = await MqttTestClient.OpenAsync(server.MqttPort, ProtocolVersion.V500);
             var code = (await again.ConnectAsync("dev1-b", userName: "dev1", password: Bytes("pw"))).ReasonCode;
-            if (code == ReasonCode.Success) break;
+            if (code == ReasonCode.Success)
+            {
+                var resubscribed = await again.SubscribeAsync([new TopicSubscription { TopicFilter = "a" }, new TopicSubscription { TopicFilter = "b" }]);
+                Assert.Equal([ReasonCode.Success, ReasonCode.Success], resubscribed.ReasonCodes);
+                break;
+            }
             Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(10), $"still {code}");
             await Task.Delay(50);
         }
