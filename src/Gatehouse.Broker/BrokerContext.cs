@@ -44,6 +44,9 @@ public sealed class BrokerContext
     /// <summary>The QoS 0 path's reused packets, messages and deliveries.</summary>
     public Routing.RecycledMessages Recycled { get; } = new();
 
+    /// <summary>Where the read loops decode CONNECTs into; the CONNECT handler gives each back when it is done with it.</summary>
+    internal ConnectPacketPool ConnectPackets { get; } = new();
+
     /// <summary>
     /// The CONNACK properties of a 5.0 connection that needs nothing of its own (no assigned id, granted expiry, keep-alive
     /// or authentication): built once and shared by every such CONNACK, so a connect does not leave a 200-byte object

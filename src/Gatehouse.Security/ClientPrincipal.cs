@@ -13,16 +13,14 @@ public sealed class ClientPrincipal
     /// <summary>Entries per decision cache; the cache is cleared when full (bounded memory per connection).</summary>
     public const int CacheCapacity = 1024;
 
+    /// <param name="remoteAddress">The peer's address (null when unknown) and <paramref name="remotePort"/> its port.</param>
     public ClientPrincipal(string? identity, string clientId, IReadOnlyList<string>? tokenGroups = null,
-        string? listener = null, EndPoint? remoteEndPoint = null, string method = "anonymous", DateTimeOffset? validUntil = null)
+        string? listener = null, IPAddress? remoteAddress = null, int remotePort = 0, string method = "anonymous", DateTimeOffset? validUntil = null)
     {
         Identity = identity;
         ClientId = clientId;
-        if (remoteEndPoint is IPEndPoint peer)
-        {
-            _remoteAddress = peer.Address;
-            _remotePort = peer.Port;
-        }
+        _remoteAddress = remoteAddress;
+        _remotePort = remotePort;
         _credential = tokenGroups is null or { Count: 0 } && validUntil is null
             ? SharedCredentials.GetOrAdd((listener, method), static key => new Credential(key.Listener, key.Method, [], 0))
             : new Credential(listener, method, tokenGroups ?? [], validUntil?.UtcTicks ?? 0);

@@ -106,34 +106,34 @@ public sealed class SecurityService : IBrokerSecurity, IAsyncDisposable
     {
         // Formatted only when a rate limit or a ban needs it: most connections meet neither.
         string? address = null;
-        if (ConnectionRate.Enabled && ConnectionRate.TryAdmit(attempt.Listener, address ??= BruteForceGuard.AddressOf(attempt.RemoteEndPoint)) is { } exhausted)
+        if (ConnectionRate.Enabled && ConnectionRate.TryAdmit(attempt.Listener, address ??= BruteForceGuard.AddressOf(attempt.RemoteAddress)) is { } exhausted)
         {
             var refused = Interlocked.Increment(ref _connectionRateRefused);
             if (OncePerSecond(ref _lastConnectionRateAudit))
             {
-                Audit(AuditKind.ConnectionRateExceeded, attempt.UserName, attempt.ClientId, attempt.RemoteAddress, attempt.Listener,
+                Audit(AuditKind.ConnectionRateExceeded, attempt.UserName, attempt.ClientId, attempt.RemoteEndPointText, attempt.Listener,
                     ReasonCode.ConnectionRateExceeded, $"{exhausted} connection rate exceeded ({refused} refused since start)");
             }
             return ConnectDecision.Deny(ReasonCode.ConnectionRateExceeded, $"{exhausted} connection rate exceeded");
         }
-        if (BruteForce.MayHaveBans && BruteForce.IsBanned(address ??= BruteForceGuard.AddressOf(attempt.RemoteEndPoint), attempt.UserName, out var ban))
+        if (BruteForce.MayHaveBans && BruteForce.IsBanned(address ??= BruteForceGuard.AddressOf(attempt.RemoteAddress), attempt.UserName, out var ban))
         {
             // Refused before the authenticator runs: a banned client costs no password hash.
             var reason = $"{ban.Key} banned until {ban.Until:O}";
-            Audit(AuditKind.BanRefused, attempt.UserName, attempt.ClientId, attempt.RemoteAddress, attempt.Listener, ReasonCode.Banned, reason);
+            Audit(AuditKind.BanRefused, attempt.UserName, attempt.ClientId, attempt.RemoteEndPointText, attempt.Listener, ReasonCode.Banned, reason);
             return ConnectDecision.Deny(ReasonCode.Banned, reason);
         }
         var decision = Authenticator.Authenticate(attempt);
         if (!decision.Allowed)
         {
             var kind = decision.ReasonCode == ReasonCode.ClientIdentifierNotValid ? AuditKind.ClientIdRefused : AuditKind.AuthenticationFailed;
-            Audit(kind, attempt.UserName, attempt.ClientId, attempt.RemoteAddress, attempt.Listener, decision.ReasonCode, decision.Reason);
-            if (decision.ReasonCode == ReasonCode.BadUserNameOrPassword && BruteForce.RecordFailure(address ?? BruteForceGuard.AddressOf(attempt.RemoteEndPoint), attempt.UserName) is { } bans)
+            Audit(kind, attempt.UserName, attempt.ClientId, attempt.RemoteEndPointText, attempt.Listener, decision.ReasonCode, decision.Reason);
+            if (decision.ReasonCode == ReasonCode.BadUserNameOrPassword && BruteForce.RecordFailure(address ?? BruteForceGuard.AddressOf(attempt.RemoteAddress), attempt.UserName) is { } bans)
             {
                 foreach (var started in bans)
                 {
                     var detail = $"{started.Key} banned for {(started.Until - _time.GetUtcNow()).TotalSeconds:0} s (ban {started.Count}) after {BruteForce.Options.MaxFailures} failed authentications";
-                    Audit(AuditKind.Banned, attempt.UserName, attempt.ClientId, attempt.RemoteAddress, attempt.Listener, ReasonCode.Banned, detail);
+                    Audit(AuditKind.Banned, attempt.UserName, attempt.ClientId, attempt.RemoteEndPointText, attempt.Listener, ReasonCode.Banned, detail);
                     _log.LogWarning("{Detail}", detail);
                 }
             }

@@ -10,6 +10,13 @@ namespace Gatehouse.Broker.Channel;
 /// <summary>CONNECT → CONNACK (sections 3.1 and 3.2): identity of the session, negotiated limits, session present.</summary>
 internal static class ConnectHandler
 {
+    /// <remarks>
+    /// The packet came from the broker's <see cref="ConnectPacketPool"/> and goes back to it, to be the next CONNECT decoded,
+    /// when its handling ends: a refusal here, or the end of <see cref="CompleteAsync"/>. Until then only this handling reads
+    /// it (the read loop handles the connection's next packet after this one is done), and it is kept nowhere: what the
+    /// connection keeps of it are the client id and the will, objects of their own. An authentication exchange keeps it in
+    /// <see cref="PendingAuthentication"/> until CompleteAsync; one that never ends leaves it to the collector.
+    /// </remarks>
     public static ValueTask HandleAsync(MqttChannel channel, ConnectPacket connect)
     {
         var context = channel.Context;
@@ -21,15 +28,13 @@ internal static class ConnectHandler
 
         if (channel.Broker.IsShuttingDown)
         {
-            Refuse(channel, ReasonCode.ServerUnavailable);
-            return ValueTask.CompletedTask;
+            return RefuseUnauthenticated(channel, connect, ReasonCode.ServerUnavailable);
         }
         if (BrokerMetrics.Read(ref context.Metrics.ClientsConnected) >= options.MaxConnections)
         {
             BrokerMetrics.Add(ref context.Metrics.ConnectionsRejectedLimit);
             context.Limits.Hit("MaxConnections", $"{options.MaxConnections} clients connected; refusing {channel.RemoteAddress}");
-            Refuse(channel, ReasonCode.ServerBusy);
-            return ValueTask.CompletedTask;
+            return RefuseUnauthenticated(channel, connect, ReasonCode.ServerBusy);
         }
 
         var clientId = connect.ClientId;
@@ -39,8 +44,7 @@ internal static class ConnectHandler
             // 3.1.1: an empty id needs Clean Session 1 [MQTT-3.1.3-7], [MQTT-3.1.3-8]; 3.1 requires an id.
             if (version == ProtocolVersion.V310 || (version == ProtocolVersion.V311 && !connect.CleanStart))
             {
-                Refuse(channel, ReasonCode.ClientIdentifierNotValid);
-                return ValueTask.CompletedTask;
+                return RefuseUnauthenticated(channel, connect, ReasonCode.ClientIdentifierNotValid);
             }
             // [MQTT-3.1.3-6] the server assigns a unique id (returned to 5.0 clients, [MQTT-3.2.2-16]).
             clientId = "gh-" + Guid.NewGuid().ToString("N");
@@ -51,8 +55,7 @@ internal static class ConnectHandler
             // [MQTT-4.12.0-1] a method we do not offer (or no security at all): CONNACK 0x8C and close.
             if (context.Security?.StartEnhancedAuthentication(method) is not { } exchange)
             {
-                Refuse(channel, ReasonCode.BadAuthenticationMethod);
-                return ValueTask.CompletedTask;
+                return RefuseUnauthenticated(channel, connect, ReasonCode.BadAuthenticationMethod);
             }
             return AuthenticationStepAsync(channel, new PendingAuthentication(connect, clientId, assigned, exchange),
                 connect.Properties.AuthenticationData);
@@ -97,10 +100,35 @@ internal static class ConnectHandler
         return CompleteAsync(channel, pending.Connect, pending.ClientId, pending.Assigned, result, step.Data);
     }
 
-    /// <summary>Authentication, then the session and CONNACK.</summary>
+    /// <summary>Authentication, then the session and CONNACK; the packet goes back to its pool once that is done, however it ended.</summary>
+    private static ValueTask CompleteAsync(MqttChannel channel, ConnectPacket connect, string clientId, bool assigned,
+        EnhancedAuthResult? enhanced, byte[]? authenticationData)
+    {
+        var completing = AuthenticateAndConnectAsync(channel, connect, clientId, assigned, enhanced, authenticationData);
+        if (completing.IsCompletedSuccessfully)
+        {
+            channel.Context.ConnectPackets.Return(connect);
+            return ValueTask.CompletedTask;
+        }
+        return ReturnPacketAfterAsync(completing, channel, connect);
+    }
+
+    private static async ValueTask ReturnPacketAfterAsync(ValueTask completing, MqttChannel channel, ConnectPacket connect)
+    {
+        try
+        {
+            await completing.ConfigureAwait(false);
+        }
+        finally
+        {
+            // The last read of the packet is behind us: it may be the next CONNECT.
+            channel.Context.ConnectPackets.Return(connect);
+        }
+    }
+
     /// <param name="enhanced">The enhanced authentication outcome, when the CONNECT had a method.</param>
     /// <param name="authenticationData">Sent in CONNACK's Authentication Data (SCRAM's server-final-message).</param>
-    private static async ValueTask CompleteAsync(MqttChannel channel, ConnectPacket connect, string clientId, bool assigned,
+    private static async ValueTask AuthenticateAndConnectAsync(MqttChannel channel, ConnectPacket connect, string clientId, bool assigned,
         EnhancedAuthResult? enhanced, byte[]? authenticationData)
     {
         var context = channel.Context;
@@ -117,8 +145,9 @@ internal static class ConnectHandler
             if (connect.Password is not null) await Task.Yield();
             var info = channel.Connection.Info;
             var userName = string.IsNullOrEmpty(connect.UserName) ? enhanced?.UserName : connect.UserName;
+            // The peer as its address and port: an endpoint object is made only if a refusal or an audit record needs it.
             var decision = security.Authenticate(new ConnectAttempt(clientId, assigned, userName, connect.Password,
-                info.ClientCertificate, info.Listener, info.RemoteEndPoint, info.LocalEndPoint, enhanced));
+                info.ClientCertificate, info.Listener, info.RemoteAddress, info.RemotePort, info.LocalEndPoint, enhanced));
             if (!decision.Allowed)
             {
                 channel.Log.LogInformation("Refused CONNECT of {ClientId} from {Remote}: {Reason} ({Code})",
@@ -284,6 +313,14 @@ internal static class ConnectHandler
 
     /// <summary>A CONNECT waiting for the client's next AUTH (section 4.12).</summary>
     internal sealed record PendingAuthentication(ConnectPacket Connect, string ClientId, bool Assigned, IEnhancedAuthExchange Exchange);
+
+    /// <summary>Refuses a CONNECT before authentication; its packet, which nothing holds, goes back to its pool.</summary>
+    private static ValueTask RefuseUnauthenticated(MqttChannel channel, ConnectPacket connect, ReasonCode reasonCode)
+    {
+        Refuse(channel, reasonCode);
+        channel.Context.ConnectPackets.Return(connect);
+        return ValueTask.CompletedTask;
+    }
 
     private static void Refuse(MqttChannel channel, ReasonCode reasonCode)
     {

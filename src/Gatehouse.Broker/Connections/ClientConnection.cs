@@ -262,7 +262,8 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem, IRead
             while (!IsClosing)
             {
                 var before = buffer.Length;
-                if (!PacketReader.TryRead(ref buffer, Protocol.DecodeVersion, Context.Options.MaxPacketSize, Context.Recycled.Packets, out var packet)) break;
+                if (!PacketReader.TryRead(ref buffer, Protocol.DecodeVersion, Context.Options.MaxPacketSize, Context.Recycled.Packets,
+                    Context.ConnectPackets, out var packet)) break;
                 BrokerMetrics.Add(ref Context.Metrics.BytesReceived, before - buffer.Length);
                 BrokerMetrics.Add(ref Context.Metrics.MessagesReceived);
                 var handled = Protocol.HandleAsync(packet!);

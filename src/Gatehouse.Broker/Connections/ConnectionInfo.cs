@@ -8,7 +8,7 @@ namespace Gatehouse.Broker.Connections;
 /// own: every connection has one for its whole life, and as an object it cost each a header and a reference (24 bytes).
 /// What connections arriving the same way have in common is one shared <see cref="ConnectionOrigin"/> (16 bytes fewer
 /// in each), and the peer is kept as its address (shared by the connections from one address) and port: the
-/// <see cref="IPEndPoint"/> (32 bytes) is made only when asked for, for a log line or a CONNECT's authentication.
+/// <see cref="IPEndPoint"/> (32 bytes) is made only when asked for, for a log line (authentication takes address and port).
 /// </summary>
 public readonly record struct ConnectionInfo(ConnectionOrigin Origin, IPAddress? RemoteAddress, int RemotePort, X509Certificate2? ClientCertificate = null)
 {

@@ -10,7 +10,8 @@ internal static class ConnectCodec
     private static ReadOnlySpan<byte> Mqtt => "MQTT"u8;
     private static ReadOnlySpan<byte> MqIsdp => "MQIsdp"u8;
 
-    public static ConnectPacket Decode(ref MqttBinaryReader r)
+    /// <param name="pool">Where the packet comes from, when given (the broker's, which gives it back after handling it).</param>
+    public static ConnectPacket Decode(ref MqttBinaryReader r, ConnectPacketPool? pool)
     {
         var name = r.ReadStringBytes();
         var level = r.ReadByte();
@@ -28,7 +29,7 @@ internal static class ConnectCodec
         }
         try
         {
-            return DecodeBody(ref r, version);
+            return DecodeBody(ref r, version, pool);
         }
         catch (MqttProtocolException ex) when (ex.ConnectVersion is null)
         {
@@ -38,7 +39,7 @@ internal static class ConnectCodec
         }
     }
 
-    private static ConnectPacket DecodeBody(ref MqttBinaryReader r, ProtocolVersion version)
+    private static ConnectPacket DecodeBody(ref MqttBinaryReader r, ProtocolVersion version, ConnectPacketPool? pool)
     {
         var flags = r.ReadByte();
         // "The Server MUST validate that the reserved flag in the CONNECT packet is set to 0" [MQTT-3.1.2-3].
@@ -55,20 +56,20 @@ internal static class ConnectCodec
         // 3.1.1: "If the User Name Flag is set to 0, the Password Flag MUST be set to 0" [MQTT-3.1.2-22]; 5.0 allows it.
         if (version != ProtocolVersion.V500 && hasPassword && !hasUserName) ThrowHelper.ProtocolError("Password Flag set without User Name Flag.");
 
-        var packet = new ConnectPacket
-        {
-            ProtocolName = version == ProtocolVersion.V310 ? "MQIsdp" : "MQTT",
-            ProtocolVersion = version,
-            CleanStart = (flags & CleanStartFlag) != 0,
-            KeepAliveSeconds = r.ReadUInt16(),
-        };
-        if (version == ProtocolVersion.V500) packet.Properties = PropertyReader.Read(ref r, PropertyScope.Connect);
+        // Every field is written, present or not: a pooled packet was cleared when it went back, and is again here.
+        var packet = pool?.Rent() ?? new ConnectPacket();
+        packet.ProtocolName = ProtocolNameFor(version);
+        packet.ProtocolVersion = version;
+        packet.CleanStart = (flags & CleanStartFlag) != 0;
+        packet.KeepAliveSeconds = r.ReadUInt16();
+        packet.Properties = version == ProtocolVersion.V500 ? PropertyReader.Read(ref r, PropertyScope.Connect) : null;
 
         // Any UTF-8 client identifier; emptiness and length are the channel's decision [MQTT-3.1.3-4].
         packet.ClientId = r.ReadString();
-        if (hasWill) packet.Will = DecodeWill(ref r, version, (QoS)willQoS, willRetain);
-        if (hasUserName) packet.UserName = r.ReadString();
-        if (hasPassword) packet.Password = r.ReadBinaryCopy();
+        packet.Will = hasWill ? DecodeWill(ref r, version, (QoS)willQoS, willRetain) : null;
+        packet.UserName = hasUserName ? r.ReadString() : null;
+        // Typed: a null byte[] would convert to an empty password that is there, not to none.
+        packet.Password = hasPassword ? r.ReadBinaryCopy() : (ReadOnlyMemory<byte>?)null;
         if (!r.End) ThrowHelper.Malformed("Unexpected bytes after the CONNECT payload.");
         return packet;
     }

@@ -24,7 +24,15 @@ public static class PacketReader
     /// taken from <paramref name="publishPool"/> (when given), for its owner to release (see <see cref="PublishPacketPool"/>).
     /// </summary>
     public static bool TryRead(ref ReadOnlySequence<byte> buffer, ProtocolVersion? version, uint maximumPacketSize, PublishPacketPool? publishPool,
-        out MqttPacket? packet)
+        out MqttPacket? packet) =>
+        TryRead(ref buffer, version, maximumPacketSize, publishPool, connectPool: null, out packet);
+
+    /// <summary>
+    /// As <see cref="TryRead(ref ReadOnlySequence{byte}, ProtocolVersion?, uint, PublishPacketPool?, out MqttPacket?)"/>; a
+    /// CONNECT is taken from <paramref name="connectPool"/> (when given), for its handler to give back (see <see cref="ConnectPacketPool"/>).
+    /// </summary>
+    public static bool TryRead(ref ReadOnlySequence<byte> buffer, ProtocolVersion? version, uint maximumPacketSize, PublishPacketPool? publishPool,
+        ConnectPacketPool? connectPool, out MqttPacket? packet)
     {
         packet = null;
         if (buffer.IsEmpty) return false;
@@ -45,24 +53,24 @@ public static class PacketReader
         if (first.Length >= header.TotalLength)
         {
             // Fast path: the whole packet lies in one contiguous segment.
-            packet = Decode(first.Slice(header.HeaderLength, header.RemainingLength), header, version, publishPool);
+            packet = Decode(first.Slice(header.HeaderLength, header.RemainingLength), header, version, publishPool, connectPool);
         }
         else
         {
-            packet = DecodeMultiSegment(buffer.Slice(header.HeaderLength, header.RemainingLength), header, version, publishPool);
+            packet = DecodeMultiSegment(buffer.Slice(header.HeaderLength, header.RemainingLength), header, version, publishPool, connectPool);
         }
         buffer = buffer.Slice(header.TotalLength);
         return true;
     }
 
     private static MqttPacket DecodeMultiSegment(ReadOnlySequence<byte> body, in FixedHeader header, ProtocolVersion? version,
-        PublishPacketPool? publishPool)
+        PublishPacketPool? publishPool, ConnectPacketPool? connectPool)
     {
         var rented = ArrayPool<byte>.Shared.Rent(header.RemainingLength);
         try
         {
             body.CopyTo(rented);
-            return Decode(rented.AsSpan(0, header.RemainingLength), header, version, publishPool);
+            return Decode(rented.AsSpan(0, header.RemainingLength), header, version, publishPool, connectPool);
         }
         finally
         {
@@ -70,14 +78,15 @@ public static class PacketReader
         }
     }
 
-    private static MqttPacket Decode(ReadOnlySpan<byte> body, in FixedHeader header, ProtocolVersion? version, PublishPacketPool? publishPool)
+    private static MqttPacket Decode(ReadOnlySpan<byte> body, in FixedHeader header, ProtocolVersion? version, PublishPacketPool? publishPool,
+        ConnectPacketPool? connectPool)
     {
         var r = new MqttBinaryReader(body);
         // Only CONNECT can arrive with version == null (checked by FixedHeader), and it carries its own version.
         var v = version.GetValueOrDefault(ProtocolVersion.V500);
         switch (header.Type)
         {
-            case PacketType.Connect: return ConnectCodec.Decode(ref r);
+            case PacketType.Connect: return ConnectCodec.Decode(ref r, connectPool);
             case PacketType.ConnAck: return ConnAckCodec.Decode(ref r, v);
             case PacketType.Publish: return PublishCodec.Decode(ref r, header.Flags, v, publishPool);
             case PacketType.PubAck:

@@ -15,6 +15,23 @@ public sealed class ConnectPacket : MqttPacket
     public ReadOnlyMemory<byte>? Password { get; set; }
     public WillMessage? Will { get; set; }
     public MqttProperties? Properties { get; set; }
+
+    /// <summary>Lent by a <see cref="ConnectPacketPool"/> and not given back yet. In the padding beside the small fields: no bigger packet.</summary>
+    internal bool Rented;
+
+    /// <summary>Back in its pool: nothing of the client it came from (id, credentials, will) stays reachable from it.</summary>
+    internal void ResetForReuse()
+    {
+        ProtocolName = "MQTT";
+        ProtocolVersion = ProtocolVersion.V500;
+        CleanStart = false;
+        KeepAliveSeconds = 0;
+        ClientId = "";
+        UserName = null;
+        Password = null;
+        Will = null;
+        Properties = null;
+    }
 }
 
 /// <summary>The Will Message carried by CONNECT.</summary>

@@ -9,16 +9,16 @@ namespace Gatehouse.Security.Authentication;
 /// </summary>
 public static class AnonymousPolicy
 {
-    public static bool Allows(bool? allowAnonymous, EndPoint? local, EndPoint? remote) =>
+    /// <param name="local">The endpoint the connection arrived on.</param>
+    /// <param name="remote">The peer's address (its port does not matter).</param>
+    public static bool Allows(bool? allowAnonymous, EndPoint? local, IPAddress? remote) =>
         allowAnonymous ?? (IsLoopback(local) && IsLoopback(remote));
 
-    public static bool IsLoopback(EndPoint? endPoint)
+    public static bool IsLoopback(EndPoint? endPoint) => IsLoopback((endPoint as IPEndPoint)?.Address);
+
+    /// <summary>A loopback address, an IPv4-mapped one (a dual-mode listener's IPv4 peer) included; false for none.</summary>
+    public static bool IsLoopback(IPAddress? address)
     {
-        var address = endPoint switch
-        {
-            IPEndPoint ip => ip.Address,
-            _ => null,
-        };
         if (address is null) return false;
         if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
         return IPAddress.IsLoopback(address);

@@ -23,13 +23,9 @@ public sealed class BruteForceGuard(BruteForceOptions options, TimeProvider time
     public static string AddressKey(string address) => "address " + address;
     public static string IdentityKey(string userName) => "identity " + userName;
 
-    /// <summary>The address part of an endpoint (no port; IPv4-mapped IPv6 as IPv4).</summary>
-    public static string? AddressOf(EndPoint? endPoint) => endPoint switch
-    {
-        IPEndPoint ip => (ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address).ToString(),
-        null => null,
-        _ => endPoint.ToString(),
-    };
+    /// <summary>A peer's address as its key names it (no port; IPv4-mapped IPv6 as IPv4); null for none.</summary>
+    public static string? AddressOf(IPAddress? address) =>
+        address is null ? null : (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address).ToString();
 
     /// <summary>False while nothing has failed: no key can be banned, and a connection need not build its keys to ask.</summary>
     public bool MayHaveBans => options.Enabled && !_entries.IsEmpty;

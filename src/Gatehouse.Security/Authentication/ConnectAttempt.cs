@@ -7,6 +7,9 @@ namespace Gatehouse.Security.Authentication;
 /// <summary>What the broker knows about a CONNECT when it asks who the client is [MQTT-3.1.4-2]. A struct: one per CONNECT, and connect bursts should not feed the GC.</summary>
 /// <param name="ClientIdAssigned">The client sent an empty id and the server assigned one: no binding rule applies.</param>
 /// <param name="ClientCertificate">The client certificate, already chain-validated by the TLS listener when mTLS is on.</param>
+/// <param name="RemoteAddress">The peer's address (null when the transport has none) and <paramref name="RemotePort"/> its
+/// port: the connection's own values, so a CONNECT makes no endpoint object unless a refusal or an audit record needs one.</param>
+/// <param name="LocalEndPoint">Where the connection arrived: the listener's endpoint, shared by its connections.</param>
 /// <param name="Enhanced">The outcome of an MQTT 5 enhanced authentication exchange (section 4.12), when the CONNECT had a method.</param>
 public readonly record struct ConnectAttempt(
     string ClientId,
@@ -15,14 +18,16 @@ public readonly record struct ConnectAttempt(
     ReadOnlyMemory<byte>? Password,
     X509Certificate2? ClientCertificate,
     string Listener,
-    EndPoint? RemoteEndPoint,
+    IPAddress? RemoteAddress,
+    int RemotePort,
     EndPoint? LocalEndPoint,
     EnhancedAuthResult? Enhanced = null)
 {
-    public string RemoteAddress => RemoteEndPoint?.ToString() ?? "unknown";
+    /// <summary>The peer as audit records show it ("address:port", "[v6]:port" or "unknown"); formatted on each call.</summary>
+    public string RemoteEndPointText => RemoteAddress is null ? "unknown" : new IPEndPoint(RemoteAddress, RemotePort).ToString();
 
     /// <summary>Both ends of the connection are loopback addresses: the client runs on this machine.</summary>
-    public bool IsLoopback => AnonymousPolicy.IsLoopback(LocalEndPoint) && AnonymousPolicy.IsLoopback(RemoteEndPoint);
+    public bool IsLoopback => AnonymousPolicy.IsLoopback(LocalEndPoint) && AnonymousPolicy.IsLoopback(RemoteAddress);
 }
 
 /// <summary>Allow (with who the client is) or deny (with the CONNACK reason code). A struct, as <see cref="ConnectAttempt"/>.</summary>

@@ -101,7 +101,7 @@ public sealed class ConnectAuthenticator : IConnectAuthenticator
         }
         if (password is not null)
             return ConnectDecision.Deny(ReasonCode.BadUserNameOrPassword, "password without a user name");
-        if (!AnonymousPolicy.Allows(_options.AllowAnonymous, attempt.LocalEndPoint, attempt.RemoteEndPoint))
+        if (!AnonymousPolicy.Allows(_options.AllowAnonymous, attempt.LocalEndPoint, attempt.RemoteAddress))
             return ConnectDecision.Deny(ReasonCode.NotAuthorized, "anonymous clients are not allowed here");
         return ConnectDecision.Allow(NewPrincipal(null, attempt, "anonymous"));
     }
@@ -151,5 +151,5 @@ public sealed class ConnectAuthenticator : IConnectAuthenticator
 
     private static ClientPrincipal NewPrincipal(string? identity, ConnectAttempt attempt, string method, IReadOnlyList<string>? groups = null,
         DateTimeOffset? validUntil = null) =>
-        new(identity, attempt.ClientId, groups, attempt.Listener, attempt.RemoteEndPoint, method, validUntil);
+        new(identity, attempt.ClientId, groups, attempt.Listener, attempt.RemoteAddress, attempt.RemotePort, method, validUntil);
 }

@@ -72,6 +72,49 @@ public sealed class ScramEndToEndTests
     }
 
     [Fact]
+    public async Task A_connect_waiting_for_its_exchange_keeps_its_own_will_and_properties_while_other_clients_connect()
+    {
+        // The broker decodes CONNECTs into packets it reuses: one held across the exchange must not be one of them meanwhile.
+        var data = SecureServer.NewDataDirectory();
+        await SecureServer.AddIdentityAsync(data, "dev1", "s3cret pw");
+        await using var server = await SecureServer.StartAsync(data, "--allow-anonymous", "true");
+        await using var watcher = await MqttTestClient.OpenAsync(server.MqttPort, ProtocolVersion.V500, "watcher");
+        Assert.Equal(ReasonCode.Success, (await watcher.ConnectAsync(new ConnectPacket { ProtocolVersion = ProtocolVersion.V500, ClientId = "watcher", CleanStart = true })).ReasonCode);
+        await watcher.SubscribeGrantedAsync("wills/#");
+
+        await using var client = await MqttTestClient.OpenAsync(server.MqttPort, ProtocolVersion.V500);
+        var scram = new ScramClient("dev1", "s3cret pw");
+        var connect = Connect("dev1", Method, scram.ClientFirstMessage());
+        connect.Properties!.RequestResponseInformation = 1;
+        connect.Will = new WillMessage { Topic = "wills/dev1", Payload = "dev1 gone"u8.ToArray() };
+        await client.SendAsync(connect);
+        var serverFirst = Encoding.UTF8.GetString((await client.ReceiveAsync<AuthPacket>()).Properties!.AuthenticationData!.Value.Span);
+
+        for (var i = 0; i < 3; i++)
+        {
+            await using var other = await MqttTestClient.OpenAsync(server.MqttPort, ProtocolVersion.V500, $"other-{i}");
+            var otherConnect = new ConnectPacket
+            {
+                ProtocolVersion = ProtocolVersion.V500,
+                ClientId = $"other-{i}",
+                CleanStart = true,
+                Will = new WillMessage { Topic = $"wills/other-{i}", Payload = "other gone"u8.ToArray() },
+            };
+            Assert.Equal(ReasonCode.Success, (await other.ConnectAsync(otherConnect)).ReasonCode);
+            await other.DisconnectAsync(); // normal: its will is discarded
+        }
+
+        await client.SendAsync(Auth(Method, scram.ClientFinalMessage(serverFirst)));
+        var connAck = await client.ReceiveAsync<ConnAckPacket>();
+        Assert.Equal(ReasonCode.Success, connAck.ReasonCode);
+        Assert.Equal("$response/dev1", connAck.Properties!.ResponseInformation);
+        await client.AbortAsync();
+        var will = await watcher.ReceivePublishAsync();
+        Assert.Equal("wills/dev1", will.Topic);
+        Assert.Equal("dev1 gone", Encoding.UTF8.GetString(will.Payload.Span));
+    }
+
+    [Fact]
     public async Task Wrong_password_nonce_mismatch_unknown_user_and_protocol_errors_are_refused()
     {
         var data = SecureServer.NewDataDirectory();

@@ -1,8 +1,10 @@
 using System.Net;
 using System.Text;
 using Gatehouse.Protocol;
+using Gatehouse.Security.Audit;
 using Gatehouse.Security.Authentication;
 using Gatehouse.Security.Identities;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Gatehouse.Security.Tests.Unit;
 
@@ -19,9 +21,12 @@ public sealed class AuthenticationTests
     }
 
     private static ConnectAttempt Attempt(string clientId, string? user = null, string? password = null,
-        EndPoint? local = null, EndPoint? remote = null, bool assigned = false) =>
-        new(clientId, assigned, user, password is null ? (ReadOnlyMemory<byte>?)null : Encoding.UTF8.GetBytes(password), null, "tcp",
-            remote ?? new IPEndPoint(IPAddress.Loopback, 50000), local ?? Loopback);
+        EndPoint? local = null, IPEndPoint? remote = null, bool assigned = false)
+    {
+        remote ??= new IPEndPoint(IPAddress.Loopback, 50000);
+        return new(clientId, assigned, user, password is null ? (ReadOnlyMemory<byte>?)null : Encoding.UTF8.GetBytes(password), null, "tcp",
+            remote.Address, remote.Port, local ?? Loopback);
+    }
 
     private static Identity Dev1 { get; } = new() { Name = "dev1", PasswordHash = PasswordHasher.Hash("pw1", 1_000) };
 
@@ -35,9 +40,9 @@ public sealed class AuthenticationTests
     [InlineData("0.0.0.0", "10.0.0.1", false)]
     public void By_default_anonymous_clients_are_accepted_only_when_both_ends_are_loopback(string local, string remote, bool allowed)
     {
-        Assert.Equal(allowed, AnonymousPolicy.Allows(null, new IPEndPoint(IPAddress.Parse(local), 1883), new IPEndPoint(IPAddress.Parse(remote), 5000)));
-        Assert.True(AnonymousPolicy.Allows(true, new IPEndPoint(IPAddress.Parse(local), 1883), new IPEndPoint(IPAddress.Parse(remote), 5000)));
-        Assert.False(AnonymousPolicy.Allows(false, Loopback, Loopback));
+        Assert.Equal(allowed, AnonymousPolicy.Allows(null, new IPEndPoint(IPAddress.Parse(local), 1883), IPAddress.Parse(remote)));
+        Assert.True(AnonymousPolicy.Allows(true, new IPEndPoint(IPAddress.Parse(local), 1883), IPAddress.Parse(remote)));
+        Assert.False(AnonymousPolicy.Allows(false, Loopback, Loopback.Address));
     }
 
     [Fact]
@@ -48,6 +53,30 @@ public sealed class AuthenticationTests
         Assert.Equal(ReasonCode.NotAuthorized, decision.ReasonCode);
         Assert.True(Authenticator().Authenticate(Attempt("c1")).Allowed);
         Assert.True(Authenticator(new SecurityOptions { AllowAnonymous = true }).Authenticate(Attempt("c1", local: LanServer, remote: LanClient)).Allowed);
+    }
+
+    [Theory]
+    [InlineData("192.168.1.77", "192.168.1.77:50000")]
+    [InlineData("2001:db8::77", "[2001:db8::77]:50000")]
+    [InlineData("::ffff:192.168.1.77", "[::ffff:192.168.1.77]:50000")]
+    [InlineData(null, "unknown")]
+    public async Task A_refused_connect_is_audited_with_the_peer_as_address_and_port(string? remote, string audited)
+    {
+        var audit = new MemoryAuditLog();
+        await using var security = new SecurityService(new SecurityOptions { AllowAnonymous = false }, new MemoryIdentityStore(), audit,
+            NullLoggerFactory.Instance);
+        var attempt = Attempt("c1", local: LanServer) with { RemoteAddress = remote is null ? null : IPAddress.Parse(remote) };
+
+        Assert.Equal(ReasonCode.NotAuthorized, security.Authenticate(attempt).ReasonCode);
+        Assert.Equal(audited, Assert.Single(audit.ReadAudit(10)).RemoteAddress);
+    }
+
+    [Fact]
+    public void The_principal_keeps_the_peer_address_and_port()
+    {
+        var principal = Authenticator().Authenticate(Attempt("c1", remote: new IPEndPoint(IPAddress.Loopback, 50001))).Principal!;
+        Assert.Equal("127.0.0.1:50001", principal.RemoteAddress);
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, 50001), principal.RemoteEndPoint);
     }
 
     [Fact]
