@@ -282,7 +282,7 @@ public sealed class Session
     }
 
     /// <summary>Marks the session ended and returns what it still held for shared groups (to go to another member).</summary>
-    public List<Delivery> End()
+    public List<Delivery>? End()
     {
         lock (Lock)
         {
@@ -303,7 +303,7 @@ public sealed class Session
     /// for when it returns). Sent QoS 2 messages stay with this client [MQTT-4.8.2-4]. The caller removes what it
     /// gives away from the store once the other member has it queued (<see cref="Routing.Router.Redeliver"/>).
     /// </summary>
-    public List<Delivery> TakeUnacknowledgedShared()
+    public List<Delivery>? TakeUnacknowledgedShared()
     {
         lock (Lock) return TakeSharedLocked(ending: false);
     }
@@ -559,30 +559,41 @@ public sealed class Session
     }
 
     /// <summary>What <see cref="TakeUnacknowledgedShared"/> describes; an ending session gives up all of it (its store rows go with it).</summary>
-    private List<Delivery> TakeSharedLocked(bool ending)
+    /// <returns>Null when there is nothing to give up (most sessions: a disconnect then allocates nothing here).</returns>
+    private List<Delivery>? TakeSharedLocked(bool ending)
     {
-        var taken = new List<Delivery>();
-        bool Movable(ShareGroup? group) => group is not null && (ending || group.HasMemberOtherThan(this));
+        List<Delivery>? taken = null;
         foreach (var inflight in InflightInSendOrder())
         {
             var packetId = inflight.PacketId;
             // Only QoS 1 moves once sent: a QoS 2 message already sent is completed with this client when it
             // reconnects, and never sent to another member even if the session ends [MQTT-4.8.2-4], [MQTT-4.8.2-5].
-            if (!Movable(inflight.Delivery.ShareGroup) || inflight.Delivery.QoS != QoS.AtLeastOnce
+            if (!Movable(inflight.Delivery.ShareGroup, ending) || inflight.Delivery.QoS != QoS.AtLeastOnce
                 || inflight.State != DeliveryState.AwaitingAck) continue;
             _inflight!.Remove(packetId);
-            taken.Add(inflight.Delivery);
+            (taken ??= []).Add(inflight.Delivery);
         }
-        if (_queue is { } queue && queue.Any(d => Movable(d.ShareGroup)))
+        if (_queue is { } queue && AnyMovable(queue, ending))
         {
             var keep = new Queue<Delivery>();
             foreach (var delivery in queue)
             {
-                if (!Movable(delivery.ShareGroup)) { keep.Enqueue(delivery); continue; }
-                taken.Add(delivery);
+                if (!Movable(delivery.ShareGroup, ending)) { keep.Enqueue(delivery); continue; }
+                (taken ??= []).Add(delivery);
             }
             queue.Keep(keep);
         }
         return taken;
     }
+
+    private bool AnyMovable(DeliveryQueue queue, bool ending)
+    {
+        foreach (var delivery in queue)
+        {
+            if (Movable(delivery.ShareGroup, ending)) return true;
+        }
+        return false;
+    }
+
+    private bool Movable(ShareGroup? group, bool ending) => group is not null && (ending || group.HasMemberOtherThan(this));
 }

@@ -473,7 +473,7 @@ public sealed class SessionManager(BrokerContext context, Router router, Action<
         _sessions.Remove(session);
         // Its shared-subscription messages are queued for other members before the session's deletion is submitted:
         // a crash between the two leaves them in both places, never in neither.
-        if (orphans.Count > 0) router.Redeliver(orphans, session);
+        if (orphans is { Count: > 0 }) router.Redeliver(orphans, session);
         if (session.Stored)
         {
             barrier.Add(context.Store.DeleteSession(session.ClientId));
