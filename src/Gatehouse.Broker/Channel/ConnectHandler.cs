@@ -101,36 +101,14 @@ internal static class ConnectHandler
     }
 
     /// <summary>Authentication, then the session and CONNACK; the packet goes back to its pool once that is done, however it ended.</summary>
-    private static ValueTask CompleteAsync(MqttChannel channel, ConnectPacket connect, string clientId, bool assigned,
-        EnhancedAuthResult? enhanced, byte[]? authenticationData)
-    {
-        var completing = AuthenticateAndConnectAsync(channel, connect, clientId, assigned, enhanced, authenticationData);
-        if (completing.IsCompletedSuccessfully)
-        {
-            channel.Context.ConnectPackets.Return(connect);
-            return ValueTask.CompletedTask;
-        }
-        return ReturnPacketAfterAsync(completing, channel, connect);
-    }
-
-    private static async ValueTask ReturnPacketAfterAsync(ValueTask completing, MqttChannel channel, ConnectPacket connect)
-    {
-        try
-        {
-            await completing.ConfigureAwait(false);
-        }
-        finally
-        {
-            // The last read of the packet is behind us: it may be the next CONNECT.
-            channel.Context.ConnectPackets.Return(connect);
-        }
-    }
-
     /// <param name="enhanced">The enhanced authentication outcome, when the CONNECT had a method.</param>
     /// <param name="authenticationData">Sent in CONNACK's Authentication Data (SCRAM's server-final-message).</param>
-    private static async ValueTask AuthenticateAndConnectAsync(MqttChannel channel, ConnectPacket connect, string clientId, bool assigned,
+    private static async ValueTask CompleteAsync(MqttChannel channel, ConnectPacket connect, string clientId, bool assigned,
         EnhancedAuthResult? enhanced, byte[]? authenticationData)
     {
+        // The packet's last read is behind us when this method ends, however it ends: it may be the next CONNECT. In this
+        // method's own state machine: a wrapper awaiting it would cost a CONNECT that waits (for the store) one more.
+        using var giveBack = new PacketReturn(channel.Context.ConnectPackets, connect);
         var context = channel.Context;
         var options = context.Options;
         var version = connect.ProtocolVersion;
@@ -313,6 +291,12 @@ internal static class ConnectHandler
 
     /// <summary>A CONNECT waiting for the client's next AUTH (section 4.12).</summary>
     internal sealed record PendingAuthentication(ConnectPacket Connect, string ClientId, bool Assigned, IEnhancedAuthExchange Exchange);
+
+    /// <summary>Gives a CONNECT packet back to its pool when disposed (the end of <see cref="CompleteAsync"/>).</summary>
+    private readonly struct PacketReturn(ConnectPacketPool pool, ConnectPacket packet) : IDisposable
+    {
+        public void Dispose() => pool.Return(packet);
+    }
 
     /// <summary>Refuses a CONNECT before authentication; its packet, which nothing holds, goes back to its pool.</summary>
     private static ValueTask RefuseUnauthenticated(MqttChannel channel, ConnectPacket connect, ReasonCode reasonCode)
