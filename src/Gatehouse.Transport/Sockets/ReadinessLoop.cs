@@ -56,6 +56,7 @@ internal sealed unsafe class ReadinessLoop
 
     private ReadinessLoop(int index, ILogger log, TimeSpan idlePoll)
     {
+        Index = checked((ushort)index);
         _log = log;
         _idlePollTicks = (long)(idlePoll.TotalSeconds * Stopwatch.Frequency);
         _epoll = Epoll.Create(Epoll.CloExec);
@@ -101,6 +102,15 @@ internal sealed unsafe class ReadinessLoop
             return s_loops ??= Enumerable.Range(0, Math.Max(1, Environment.ProcessorCount)).Select(i => new ReadinessLoop(i, log, idlePoll)).ToArray();
         }
     }
+
+    /// <summary>This loop's place among the process's loops (see <see cref="At"/>).</summary>
+    internal ushort Index { get; }
+
+    /// <summary>
+    /// The loop at <paramref name="index"/>: a connection keeps its loop as this 2-byte number, which fits beside its other
+    /// small fields, rather than as an 8-byte reference.
+    /// </summary>
+    internal static ReadinessLoop At(ushort index) => s_loops![index];
 
     /// <summary>Watches <paramref name="socket"/> for <paramref name="target"/> until <see cref="Unregister"/>.</summary>
     public GCHandle Register(SafeHandle socket, IReadinessTarget target)

@@ -14,7 +14,8 @@ namespace Gatehouse.Transport.Sockets;
 internal sealed partial class SocketConnection : SocketInput, IDuplexPipe, IConnectionOutput, IReadinessTarget
 {
     private readonly SocketListener _listener;
-    private ReadinessLoop? _loop;
+    // The loop watching the socket, by its index (ReadinessLoop.At): 2 bytes in the connection's spare ones, not 8.
+    private ushort _loopIndex;
     private GCHandle _registration;
     private int _completedSides;
 
@@ -27,8 +28,8 @@ internal sealed partial class SocketConnection : SocketInput, IDuplexPipe, IConn
     /// <summary>Has <paramref name="loop"/> watch the accepted socket from now on.</summary>
     public void Start(ReadinessLoop loop)
     {
+        _loopIndex = loop.Index;
         _registration = loop.Register(this, this);
-        _loop = loop;
     }
 
     public PipeReader Input => new InputView(this);
@@ -44,7 +45,7 @@ internal sealed partial class SocketConnection : SocketInput, IDuplexPipe, IConn
     }
 
     /// <summary>The writer found the socket's buffer full: from now on writability is reported too.</summary>
-    internal void WatchWritable() => _loop!.WatchWritable(this, _registration);
+    internal void WatchWritable() => ReadinessLoop.At(_loopIndex).WatchWritable(this, _registration);
 
     private protected override void OnInputCompleted() => OnSideCompleted();
 
@@ -58,7 +59,7 @@ internal sealed partial class SocketConnection : SocketInput, IDuplexPipe, IConn
     private void OnSideCompleted()
     {
         if (Interlocked.Increment(ref _completedSides) != 2) return;
-        _loop!.Unregister(this, _registration);
+        ReadinessLoop.At(_loopIndex).Unregister(this, _registration);
         Dispose();
         _listener.OnConnectionClosed();
     }
