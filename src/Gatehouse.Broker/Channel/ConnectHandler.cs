@@ -22,7 +22,6 @@ internal static class ConnectHandler
         var context = channel.Context;
         var options = context.Options;
         var version = connect.ProtocolVersion;
-        channel.Version = version;
         channel.DecodeVersion = version;
         var v5 = version == ProtocolVersion.V500;
 

@@ -48,12 +48,8 @@ public sealed class MqttChannel : DeadlineEntry
     public string RemoteAddress => Connection.Info.RemoteEndPoint?.ToString() ?? "unknown";
 
     /// <summary>The version negotiated by CONNECT; 3.1.1 framing until then.</summary>
-    public ProtocolVersion Version
-    {
-        get => DecodeVersion ?? ProtocolVersion.V311;
-        internal set => DecodeVersion = value;
-    }
-    /// <summary>Null until CONNECT is decoded: the decoder then accepts only CONNECT. Set with <see cref="Version"/>.</summary>
+    public ProtocolVersion Version => DecodeVersion ?? ProtocolVersion.V311;
+    /// <summary>Null until CONNECT is decoded: the decoder then accepts only CONNECT.</summary>
     public ProtocolVersion? DecodeVersion { get; internal set; }
     public bool IsConnected
     {
@@ -137,7 +133,7 @@ public sealed class MqttChannel : DeadlineEntry
     }
 
     // The yes/no state above in one byte (five bool fields, with the version once, spilled into another 8-byte word).
-    // Set by the read loop and by whoever closes the connection: each change is atomic, so none undoes another.
+    // Set by the read loop and by whoever closes the connection, hence AtomicFlags.
     private const byte ConnectedFlag = 1;
     private const byte CountedFlag = 2;
     private const byte NoProblemInformationFlag = 4;
@@ -145,17 +141,8 @@ public sealed class MqttChannel : DeadlineEntry
     private const byte WithoutExpiryFlag = 16;
     private byte _flags;
 
-    private bool HasFlag(byte flag) => (Volatile.Read(ref _flags) & flag) != 0;
-
-    private void SetFlag(byte flag, bool on)
-    {
-        byte old, updated;
-        do
-        {
-            old = Volatile.Read(ref _flags);
-            updated = on ? (byte)(old | flag) : (byte)(old & ~flag);
-        } while (Interlocked.CompareExchange(ref _flags, updated, old) != old);
-    }
+    private bool HasFlag(byte flag) => AtomicFlags.Has(ref _flags, flag);
+    private void SetFlag(byte flag, bool on) => AtomicFlags.Set(ref _flags, flag, on);
 
     public TimeSpan SinceLastReceived => Context.Time.GetElapsedTime(Interlocked.Read(ref _lastReceivedTimestamp));
 
@@ -337,14 +324,15 @@ public sealed class MqttChannel : DeadlineEntry
             ex.ReasonCode, ex.Message);
         if (!IsConnected && (ex.ConnectVersion ?? DecodeVersion) == ProtocolVersion.V500)
         {
-            // During CONNECT a 5.0 client learns the reason from CONNACK [MQTT-4.13.1-1].
-            Version = ProtocolVersion.V500;
+            // During CONNECT a 5.0 client learns the reason from CONNACK [MQTT-4.13.1-1]. (The version is the decoder's
+            // too, which is moot: nothing more is read from a connection closing for a violation.)
+            DecodeVersion = ProtocolVersion.V500;
             Send(new ConnAckPacket { ReasonCode = ex.ReasonCode });
         }
         else if (!IsConnected && ex.ReasonCode == ReasonCode.UnsupportedProtocolVersion)
         {
             // [MQTT-3.1.2-2] CONNACK return code 0x01 for a protocol level we do not speak, in 3.1.1 form.
-            Version = ProtocolVersion.V311;
+            DecodeVersion = ProtocolVersion.V311;
             Send(new ConnAckPacket { ReasonCode = ReasonCode.UnsupportedProtocolVersion });
         }
         DisconnectByServer(ex.ReasonCode);

@@ -62,8 +62,8 @@ public sealed class Session
     /// <summary>Whether the store holds this session (it was persistent at some point), so ending it must delete it there.</summary>
     public bool Stored
     {
-        get => (_flags & StoredFlag) != 0;
-        set => SetFlag(StoredFlag, value);
+        get => AtomicFlags.Has(ref _flags, StoredFlag);
+        set => AtomicFlags.Set(ref _flags, StoredFlag, value);
     }
     public DateTimeOffset? DisconnectedAt
     {
@@ -77,25 +77,15 @@ public sealed class Session
     /// <summary>Set once the session has ended; deliveries to it are refused from then on.</summary>
     public bool Ended
     {
-        get => (_flags & EndedFlag) != 0;
-        private set => SetFlag(EndedFlag, value);
+        get => AtomicFlags.Has(ref _flags, EndedFlag);
+        private set => AtomicFlags.Set(ref _flags, EndedFlag, value);
     }
 
     // Stored and Ended share a byte: with two bool fields the session's fields spill one byte into another 8-byte word.
-    // They are set under different locks (the session manager's, the session's), so a flag is set atomically.
+    // They are set under different locks (the session manager's, the session's), hence AtomicFlags.
     private const byte StoredFlag = 1;
     private const byte EndedFlag = 2;
     private byte _flags;
-
-    private void SetFlag(byte flag, bool on)
-    {
-        byte old, updated;
-        do
-        {
-            old = Volatile.Read(ref _flags);
-            updated = on ? (byte)(old | flag) : (byte)(old & ~flag);
-        } while (Interlocked.CompareExchange(ref _flags, updated, old) != old);
-    }
     /// <summary>The subscriptions by topic filter (guarded by <see cref="Lock"/>); change them with <see cref="SetSubscription"/> and <see cref="RemoveSubscription"/>.</summary>
     public IReadOnlyDictionary<string, Subscription> Subscriptions =>
         _subscriptions ?? (IReadOnlyDictionary<string, Subscription>)ReadOnlyDictionary<string, Subscription>.Empty;
