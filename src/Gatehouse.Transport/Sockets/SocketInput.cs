@@ -287,7 +287,10 @@ internal abstract class SocketInput : SafeHandle, ICallbackReader
 
     private ReadResult Result()
     {
-        if (_error is { } error && _end == _start) throw new IOException(error.Message, error);
+        // A failed socket (a reset) fails the read once nothing is left that the reader has not seen: with bytes of a
+        // packet buffered that the reader already examined (it needs more), handing them back again would have the read
+        // loop ask forever on the I/O thread, stalling every connection that thread serves.
+        if (_error is { } error && (_end == _start || _examinedAll)) throw new IOException(error.Message, error);
         return new ReadResult(Buffered(), isCanceled: false, isCompleted: _endOfStream);
     }
 
