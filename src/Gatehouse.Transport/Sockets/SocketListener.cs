@@ -10,8 +10,8 @@ namespace Gatehouse.Transport.Sockets;
 /// <summary>
 /// Gatehouse's own plain-TCP MQTT listener (<c>Server:TcpTransport = Sockets</c>, the default). Kestrel's socket
 /// transport gives every connection two pipes, a receive and a send loop and a feature collection (about 3.5 KB while
-/// idle) and moves every packet across four thread-pool hand-offs; here a connection is its file descriptor (a
-/// <see cref="SocketDescriptor"/>, no .NET <see cref="Socket"/>) plus a reader and a writer that use it directly: nothing
+/// idle) and moves every packet across four thread-pool hand-offs; here a connection is one object, its file
+/// descriptor's handle (no .NET <see cref="Socket"/>) with a reader and a writer that use it directly: nothing
 /// buffered while idle, a received packet is handled on the epoll thread that saw the socket become readable
 /// (<see cref="ReadinessLoop"/>), and a flush is one non-blocking send on the writer's thread.
 /// Linux only (epoll); elsewhere the host uses Kestrel. TLS and WebSocket listeners stay on Kestrel.
