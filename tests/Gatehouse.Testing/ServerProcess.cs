@@ -36,6 +36,12 @@ public sealed class ServerProcessOptions
 
     /// <summary>A lower open-file limit (ulimit -n) for the server process; null keeps the test runner's.</summary>
     public int? OpenFileLimit { get; init; }
+
+    /// <summary>
+    /// Start the server on one core (<c>taskset -c</c>, util-linux): the first core the test runner may use, so that
+    /// every thread the server ever starts runs there.
+    /// </summary>
+    public bool OneCore { get; init; }
 }
 
 /// <summary>
@@ -271,6 +277,13 @@ public sealed partial class ServerProcess : IAsyncDisposable
         if (TlsPort != 0 && !_options.Arguments.Contains("--wss-port")) args.AddRange(["--wss-port", "0"]);
         args.AddRange(_options.Arguments);
 
+        if (_options.OneCore)
+        {
+            if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("OneCore starts the server under taskset (Linux).");
+            // taskset sets the affinity, then becomes the server (same process id); threads inherit it when created.
+            args.InsertRange(0, ["-c", FirstAllowedCore().ToString(CultureInfo.InvariantCulture), fileName]);
+            fileName = "taskset";
+        }
         if (_options.OpenFileLimit is { } openFiles)
         {
             // The shell lowers the limit, then becomes the server (same process id).
@@ -385,6 +398,17 @@ public sealed partial class ServerProcess : IAsyncDisposable
         throw new FileNotFoundException(
             $"gatehouse.dll not found beside the test assembly ({AppContext.BaseDirectory}) nor under src/Gatehouse/bin. " +
             "Reference src/Gatehouse/Gatehouse.csproj from the test project or set GATEHOUSE_SERVER_DLL.");
+    }
+
+    /// <summary>
+    /// The lowest core in the test runner's own affinity mask: a machine's cpuset may leave out core 0, and a core
+    /// outside it would make taskset fail.
+    /// </summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    private static int FirstAllowedCore()
+    {
+        var mask = (long)Process.GetCurrentProcess().ProcessorAffinity;
+        return mask == 0 ? 0 : System.Numerics.BitOperations.TrailingZeroCount(mask);
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -26,18 +26,6 @@ public sealed class TcpTransportTests
     private static Task<ServerProcess> StartAsync(string transport)
         => ServerProcess.StartAsync(new ServerProcessOptions { Arguments = TransportArguments(transport) });
 
-    /// <summary>Every thread of the process on core 0 (taskset, util-linux); the threads it starts later inherit it.</summary>
-    private static void PinToFirstCore(int processId)
-    {
-        using var taskset = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("taskset", $"-a -p 1 {processId}")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        })!;
-        taskset.WaitForExit();
-        Assert.Equal(0, taskset.ExitCode);
-    }
-
     /// <summary>
     /// A raw 3.1.1 subscriber (QoS 0) whose socket has a small receive buffer and reads only when the test does, so the
     /// broker's writes to it back up.
@@ -239,8 +227,8 @@ public sealed class TcpTransportTests
         {
             Arguments = TransportArguments(transport),
             Environment = new Dictionary<string, string> { ["DOTNET_PROCESSOR_COUNT"] = "1" },
+            OneCore = true,
         });
-        PinToFirstCore(server.ProcessId);
         for (var i = 0; i < 3; i++)
         {
             using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
