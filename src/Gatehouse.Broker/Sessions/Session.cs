@@ -386,7 +386,7 @@ public sealed class Session
             return Refuse("MaxQueuedMessages/MaxQueuedBytes",
                 $"session {ClientId} holds {QueuedCountLocked} messages, {QueuedBytesLocked} bytes; message on {delivery.Message.Topic} dropped");
         }
-        if (_context.Heap.IsReached)
+        if (!_context.Heap.TryAdmit(delivery.Message.Payload.Length))
         {
             return Refuse("HeapLimitBytes (queueing)", $"message on {delivery.Message.Topic} not queued for session {ClientId}");
         }
