@@ -7,6 +7,7 @@ using Gatehouse.Broker.Diagnostics;
 using Gatehouse.Protocol;
 using Gatehouse.Protocol.Codec;
 using Gatehouse.Protocol.Packets;
+using Gatehouse.Storage;
 using Microsoft.Extensions.Logging;
 
 namespace Gatehouse.Broker.Connections;
@@ -529,7 +530,8 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem, IRead
                             written = 0;
                             var flushed = await output.FlushAsync().ConfigureAwait(false);
                             if (flushed.IsCompleted || flushed.IsCanceled) return;
-                            await durable.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                            if (SubmissionWatch.IsSubmission(durable)) await new CommitWait(durable, _transport);
+                            else await durable.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                         }
                         if (!durable.IsCompletedSuccessfully)
                         {

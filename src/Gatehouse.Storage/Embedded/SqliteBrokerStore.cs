@@ -164,6 +164,7 @@ public sealed class SqliteBrokerStore : IBrokerStore
                 Interlocked.Add(ref _queued, -batch.Count);
                 Execute(batch);
                 batch.Clear();
+                SubmissionWatch.Notify();
             }
         }
         catch (Exception e)
@@ -174,6 +175,7 @@ public sealed class SqliteBrokerStore : IBrokerStore
             foreach (var op in batch) op.Fail(failure);
             _queue.Writer.TryComplete();
             while (_queue.Reader.TryRead(out var op)) op.Fail(failure);
+            SubmissionWatch.Notify();
         }
         finally
         {

@@ -4,9 +4,10 @@ namespace Gatehouse.Storage.Embedded;
 
 /// <summary>
 /// One submitted change. It is its own completion source (one allocation per submission); continuations never run on
-/// the writer thread.
+/// the writer thread. Its task is marked as a submission (<see cref="SubmissionWatch"/>): the writer tells those who
+/// watch it, after the batch that completed it.
 /// </summary>
-internal abstract class StoreOperation() : TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)
+internal abstract class StoreOperation() : TaskCompletionSource(SubmissionWatch.Submission, TaskCreationOptions.RunContinuationsAsynchronously)
 {
     /// <summary>Applies the change inside the writer's open transaction.</summary>
     public abstract void Apply(StoreCommands commands);

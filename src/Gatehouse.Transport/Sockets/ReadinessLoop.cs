@@ -53,6 +53,11 @@ internal sealed unsafe class ReadinessLoop
     // Targets that stopped before finishing (see ReadyAgain), called again after the events in hand; loop thread only.
     private List<IReadinessTarget> _again = [];
     private List<IReadinessTarget> _againSpare = [];
+    // Work other threads hand to this loop (Post), run after the events in hand; the waker ends a sleep for it.
+    private readonly ConcurrentQueue<IThreadPoolWorkItem> _posted = new();
+    private readonly LoopWaker _waker = new();
+    // 1 while the loop waits in epoll_wait without a timeout: a post must then wake it.
+    private int _sleeping;
 
     private ReadinessLoop(int index, ILogger log, TimeSpan idlePoll)
     {
@@ -61,6 +66,8 @@ internal sealed unsafe class ReadinessLoop
         _idlePollTicks = (long)(idlePoll.TotalSeconds * Stopwatch.Frequency);
         _epoll = Epoll.Create(Epoll.CloExec);
         if (_epoll < 0) throw new SocketException(Marshal.GetLastPInvokeError());
+        // Watched for the life of the process, like the loop itself.
+        if (Control(Epoll.CtlAdd, _waker.Descriptor, GCHandle.Alloc(_waker), Epoll.In) is { } error) throw error;
         new Thread(Run) { IsBackground = true, Name = $"gatehouse-io-{index}" }.Start();
     }
 
@@ -140,6 +147,19 @@ internal sealed unsafe class ReadinessLoop
     /// </summary>
     public void ReadyAgain(IReadinessTarget target) => _again.Add(target);
 
+    /// <summary>
+    /// Runs <paramref name="work"/> on this loop's thread, after the events it is handling (or at once, if it sleeps). For
+    /// work that belongs with the connections this loop serves, such as a writer resumed after a group commit: a
+    /// thread-pool hand-off would cost a wake-up of a pool thread on each.
+    /// </summary>
+    public void Post(IThreadPoolWorkItem work)
+    {
+        _posted.Enqueue(work);
+        // Enqueue is a full fence, so this read cannot move before it; the loop sets _sleeping, fences, then looks at the
+        // queue: one of the two sides sees the other.
+        if (Volatile.Read(ref _sleeping) != 0) _waker.Wake();
+    }
+
     /// <summary>Stops watching (before the socket closes) and frees the handle once no event can refer to it.</summary>
     public void Unregister(SafeHandle socket, GCHandle handle)
     {
@@ -172,12 +192,19 @@ internal sealed unsafe class ReadinessLoop
             while (_released.TryDequeue(out var handle)) handle.Free();
             // With targets to call again, or within the idle poll, only look for new events; otherwise wait for them.
             var poll = _again.Count > 0 || _idlePollTicks > 0 && Stopwatch.GetTimestamp() < pollUntil;
+            if (!poll)
+            {
+                Interlocked.Exchange(ref _sleeping, 1);
+                poll = !_posted.IsEmpty;
+            }
             var count = Epoll.Wait(_epoll, events, MaxEvents, poll ? 0 : -1);
+            Volatile.Write(ref _sleeping, 0);
+            if (RunPosted() && _idlePollTicks > 0) pollUntil = Stopwatch.GetTimestamp() + _idlePollTicks;
             if (count > 0)
             {
                 if (_idlePollTicks > 0) pollUntil = Stopwatch.GetTimestamp() + _idlePollTicks;
             }
-            else if (count == 0 && _again.Count == 0)
+            else if (count == 0 && _again.Count == 0 && _posted.IsEmpty)
             {
                 // Polling: let any other thread that is ready to run on this core go first.
                 Thread.Yield();
@@ -202,6 +229,25 @@ internal sealed unsafe class ReadinessLoop
             foreach (var target in again) Dispatch(target, Epoll.In);
             again.Clear();
         }
+    }
+
+    /// <summary>Runs the work posted so far (not what it posts in turn: that waits for the next round); true if there was any.</summary>
+    private bool RunPosted()
+    {
+        var count = _posted.Count;
+        if (count == 0) return false;
+        for (var i = 0; i < count && _posted.TryDequeue(out var work); i++)
+        {
+            try
+            {
+                work.Execute();
+            }
+            catch (Exception ex)
+            {
+                _log.LogError(ex, "Work posted to an I/O thread failed");
+            }
+        }
+        return true;
     }
 
     private void Dispatch(IReadinessTarget target, uint events)
