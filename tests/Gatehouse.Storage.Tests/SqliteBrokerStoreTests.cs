@@ -95,6 +95,34 @@ public sealed class SqliteBrokerStoreTests : IDisposable
         Assert.Equal(100, (await store.LoadAsync(CancellationToken.None)).Messages.Count);
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(200)]
+    [InlineData(100_000)]
+    public async Task Whether_the_writer_polls_or_sleeps_between_batches_every_submission_completes(int idlePollMicroseconds)
+    {
+        var options = Options();
+        options.IdlePollMicroseconds = idlePollMicroseconds;
+        await using var store = SqliteBrokerStore.Open(options);
+        await store.SaveSession(Session("c1"));
+        for (var i = 1; i <= 20; i++)
+        {
+            // Now and then the writer has been idle past its poll (asleep, or, at 100 ms, still polling).
+            if (i % 5 == 0) await Task.Delay(30);
+            await store.Enqueue(Message(i), [To("c1")]).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        Assert.Equal(20, (await store.LoadAsync(CancellationToken.None)).Messages.Count);
+    }
+
+    [Fact]
+    public void A_negative_idle_poll_is_refused()
+    {
+        var options = Options();
+        options.IdlePollMicroseconds = -1;
+        var refused = Assert.Throws<ArgumentOutOfRangeException>(() => SqliteBrokerStore.Open(options));
+        Assert.Contains("Storage:IdlePollMicroseconds", refused.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Unknown_format_version_stops_opening_with_a_clear_message()
     {

@@ -17,6 +17,8 @@ namespace Gatehouse.Storage.Embedded;
 public sealed class SqliteBrokerStore : IBrokerStore
 {
     private readonly SqliteStoreOptions _options;
+    // Stopwatch ticks the writer polls for the next operation before it sleeps (Storage:IdlePollMicroseconds).
+    private readonly long _idlePollTicks;
     private readonly ILogger _log;
     private readonly SqliteConnection _connection;
     private readonly FileStream _lockFile;
@@ -31,6 +33,7 @@ public sealed class SqliteBrokerStore : IBrokerStore
     private SqliteBrokerStore(SqliteStoreOptions options, ILogger log, SqliteConnection connection, FileStream lockFile)
     {
         _options = options;
+        _idlePollTicks = options.IdlePollMicroseconds * Stopwatch.Frequency / 1_000_000;
         _log = log;
         _connection = connection;
         _lockFile = lockFile;
@@ -183,13 +186,23 @@ public sealed class SqliteBrokerStore : IBrokerStore
         }
     }
 
-    /// <summary>Blocks for the first operation, then takes what is waiting; false once the queue is completed and empty.</summary>
+    /// <summary>
+    /// Waits for the first operation (polling for Storage:IdlePollMicroseconds, then blocking), then takes what is waiting;
+    /// false once the queue is completed and empty.
+    /// </summary>
     private bool Collect(List<StoreOperation> batch)
     {
         var reader = _queue.Reader;
         StoreOperation? op;
+        var pollUntil = Stopwatch.GetTimestamp() + _idlePollTicks;
         while (!reader.TryRead(out op))
         {
+            if (_idlePollTicks > 0 && Stopwatch.GetTimestamp() < pollUntil)
+            {
+                // Let the threads that will submit next run first (they share the core with this one on a small box).
+                Thread.Yield();
+                continue;
+            }
             var wait = reader.WaitToReadAsync();
             var more = wait.IsCompleted ? wait.Result : wait.AsTask().GetAwaiter().GetResult();
             if (!more) return false;

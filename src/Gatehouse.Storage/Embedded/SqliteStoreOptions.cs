@@ -26,6 +26,14 @@ public sealed class SqliteStoreOptions
     /// </summary>
     public bool YieldBeforeCommit { get; set; } = true;
 
+    /// <summary>
+    /// How long the writer keeps looking for the next operation after a batch, in microseconds, yielding the CPU between
+    /// looks, before it sleeps: a publisher that waits for its acknowledgement sends its next message within a commit's
+    /// time, which then finds the writer awake instead of paying for a wake-up (one publisher with 16 in flight: 52-62k
+    /// → 61-70k msg/s queued). 0 sleeps at once.
+    /// </summary>
+    public int IdlePollMicroseconds { get; set; } = 200;
+
     /// <summary>Run <c>PRAGMA quick_check</c> when opening (reads the whole file once; a corrupt store stops start-up).</summary>
     public bool QuickCheckOnOpen { get; set; } = true;
 
@@ -36,5 +44,6 @@ public sealed class SqliteStoreOptions
         if (string.IsNullOrWhiteSpace(DataDirectory)) throw new ArgumentException("Storage:DataDirectory is required.");
         if (MaxBatchSize < 1) throw new ArgumentOutOfRangeException(nameof(MaxBatchSize), MaxBatchSize, "Storage:MaxBatchSize must be at least 1.");
         if (FlushIntervalMs < 0) throw new ArgumentOutOfRangeException(nameof(FlushIntervalMs), FlushIntervalMs, "Storage:FlushIntervalMs must not be negative.");
+        if (IdlePollMicroseconds < 0) throw new ArgumentOutOfRangeException(nameof(IdlePollMicroseconds), IdlePollMicroseconds, "Storage:IdlePollMicroseconds must not be negative.");
     }
 }

@@ -43,6 +43,7 @@ public sealed record HostPlan(
         storage ??= new SqliteStoreOptions();
         if (storage.MaxBatchSize < 1) throw new SettingsException($"Storage:MaxBatchSize must be at least 1, got {storage.MaxBatchSize}");
         if (storage.FlushIntervalMs < 0) throw new SettingsException($"Storage:FlushIntervalMs must not be negative, got {storage.FlushIntervalMs}");
+        if (storage.IdlePollMicroseconds < 0) throw new SettingsException($"Storage:IdlePollMicroseconds must not be negative, got {storage.IdlePollMicroseconds}");
         SettingsValidator.Validate(server, broker);
         var bindAddress = SettingsValidator.ParseBindAddress(server.Bind);
 
