@@ -7,9 +7,10 @@ namespace Gatehouse.Transport.Sockets;
 /// <summary>
 /// An eventfd(2) the <see cref="ReadinessLoop"/> watches beside its sockets, so another thread can wake it from
 /// <c>epoll_wait</c> when it posts work (<see cref="ReadinessLoop.Post"/>). Written only while the loop sleeps, once until
-/// the loop has woken: a loop that is busy or polling finds the work without a system call on either side.
+/// the loop has woken: a loop that is busy or polling finds the work without a system call on either side. It lives as
+/// long as its loop, i.e. the process.
 /// </summary>
-internal sealed unsafe partial class LoopWaker : IReadinessTarget, IDisposable
+internal sealed unsafe partial class LoopWaker : IReadinessTarget
 {
     private const int NonBlocking = 0x800; // EFD_NONBLOCK
     private const int CloseOnExec = 0x80000; // EFD_CLOEXEC
@@ -42,8 +43,6 @@ internal sealed unsafe partial class LoopWaker : IReadinessTarget, IDisposable
         _ = Read(_descriptor, &value, sizeof(ulong));
         Volatile.Write(ref _signaled, 0);
     }
-
-    public void Dispose() => _descriptor.Dispose();
 
     [LibraryImport("libc", EntryPoint = "eventfd", SetLastError = true)]
     private static partial int EventFd(uint initialValue, int flags);

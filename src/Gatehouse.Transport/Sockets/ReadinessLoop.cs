@@ -199,8 +199,8 @@ internal sealed unsafe class ReadinessLoop
             }
             var count = Epoll.Wait(_epoll, events, MaxEvents, poll ? 0 : -1);
             Volatile.Write(ref _sleeping, 0);
-            if (RunPosted() && _idlePollTicks > 0) pollUntil = Stopwatch.GetTimestamp() + _idlePollTicks;
-            if (count > 0)
+            var ranPosted = RunPosted();
+            if (count > 0 || ranPosted)
             {
                 if (_idlePollTicks > 0) pollUntil = Stopwatch.GetTimestamp() + _idlePollTicks;
             }
