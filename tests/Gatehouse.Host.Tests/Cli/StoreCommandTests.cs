@@ -19,16 +19,25 @@ public sealed class StoreCommandTests : IDisposable
     private async Task<ServerProcess> FillAsync()
     {
         var server = await ServerProcess.StartAsync(new ServerProcessOptions { Storage = "sqlite", DataDirectory = _dataDir });
-        var persistent = new MqttProperties { SessionExpiryInterval = 600 };
-        await using (var subscriber = await MqttTestClient.ConnectNewAsync(server.MqttPort, ProtocolVersion.V500, "store-cli-sub", cleanStart: false, properties: persistent))
+        try
         {
-            await subscriber.SubscribeGrantedAsync("cli/#", QoS.AtLeastOnce);
-            await subscriber.DisconnectAsync();
+            var persistent = new MqttProperties { SessionExpiryInterval = 600 };
+            await using (var subscriber = await MqttTestClient.ConnectNewAsync(server.MqttPort, ProtocolVersion.V500, "store-cli-sub", cleanStart: false, properties: persistent))
+            {
+                await subscriber.SubscribeGrantedAsync("cli/#", QoS.AtLeastOnce);
+                await subscriber.DisconnectAsync();
+            }
+            await using var publisher = await MqttTestClient.ConnectNewAsync(server.MqttPort, ProtocolVersion.V311, "store-cli-pub");
+            for (var i = 0; i < 3; i++) await publisher.PublishAsync($"cli/{i}", "x", QoS.AtLeastOnce);
+            await publisher.PublishAsync("status/cli", "up", QoS.AtLeastOnce, retain: true);
+            return server;
         }
-        await using var publisher = await MqttTestClient.ConnectNewAsync(server.MqttPort, ProtocolVersion.V311, "store-cli-pub");
-        for (var i = 0; i < 3; i++) await publisher.PublishAsync($"cli/{i}", "x", QoS.AtLeastOnce);
-        await publisher.PublishAsync("status/cli", "up", QoS.AtLeastOnce, retain: true);
-        return server;
+        catch
+        {
+            // The caller's `await using` never gets the server: stop it here, or a failed fill leaves a broker running.
+            await server.DisposeAsync();
+            throw;
+        }
     }
 
     [Fact]
