@@ -40,4 +40,10 @@ internal static unsafe partial class Sqlite3
 
     [LibraryImport(Library, EntryPoint = "sqlite3_column_int64")]
     public static partial long ColumnInt64(nint statement, int column);
+
+    [LibraryImport(Library, EntryPoint = "sqlite3_vfs_find")]
+    public static partial CoalescingWalVfs.Vfs* VfsFind(byte* name);
+
+    [LibraryImport(Library, EntryPoint = "sqlite3_vfs_register")]
+    public static partial int VfsRegister(CoalescingWalVfs.Vfs* vfs, int makeDefault);
 }

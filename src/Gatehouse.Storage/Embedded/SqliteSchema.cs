@@ -127,7 +127,8 @@ internal static class SqliteSchema
 
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder
         {
-            DataSource = path,
+            // Through the VFS that writes each commit's log frames as one write (synchronous = FULL below).
+            DataSource = CoalescingWalVfs.UriFor(path),
             Mode = SqliteOpenMode.ReadWriteCreate,
             // One connection for the life of the store: pooling would keep the file open after Dispose.
             Pooling = false,
