@@ -154,6 +154,11 @@ public sealed class GatehouseHost : IAsyncDisposable
                     "(the rest get CONNACK 0x89 / 3). Raise the limit (ulimit -n, systemd LimitNOFILE) to accept more",
                     requestedConnections, descriptors!.OpenFileLimit, plan.Broker.MaxConnections);
             }
+            if (ThreadPoolSpinning.Disabled)
+            {
+                sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gatehouse.Host").LogInformation(
+                    "One core: idle thread-pool workers sleep without spinning (System.Threading.ThreadPool.UnfairSemaphoreSpinLimit 0)");
+            }
             if (security is not null)
             {
                 // Revocation: a disabled or removed identity, or a changed credential, ends its live connections.
