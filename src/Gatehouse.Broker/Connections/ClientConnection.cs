@@ -31,6 +31,8 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem, IRead
     private volatile bool _peerInputEnded;
     private volatile bool _lingerRequested;
     private volatile bool _readPaused;
+    // A reply read in this batch waits for a commit: acknowledge the received bytes when the batch is done.
+    private bool _acknowledgeReceived;
 
     /// <summary>How long, and how much, a server-initiated close keeps reading (and discarding) what the peer still sends.</summary>
     private static readonly TimeSpan LingerTime = TimeSpan.FromSeconds(2);
@@ -299,6 +301,11 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem, IRead
     /// <summary>Advances the input past the handled packets; true when the peer's input has ended (the loop stops).</summary>
     private bool Advance(ReadOnlySequence<byte> buffer, bool inputEnded)
     {
+        if (_acknowledgeReceived)
+        {
+            _acknowledgeReceived = false;
+            (_transport as IReceiveAcknowledgement)?.AcknowledgeReceivedNow();
+        }
         if (inputEnded)
         {
             _peerInputEnded = true;
@@ -392,9 +399,12 @@ public sealed class ClientConnection : OutboundQueue, IThreadPoolWorkItem, IRead
             // write it at once.
             publish.AddSend();
         }
-        var outcome = durable is null or { IsCompletedSuccessfully: true }
-            ? Outgoing.TryWrite(new Outbound(packet, null, null))
-            : Outgoing.TryWrite(new Outbound(packet, durable, onFailure));
+        var waits = durable is not null and not { IsCompletedSuccessfully: true };
+        // A reply (not a delivery) that waits for a commit: the client's TCP acknowledgement goes out with the read's end.
+        if (waits && publish is null) _acknowledgeReceived = true;
+        var outcome = waits
+            ? Outgoing.TryWrite(new Outbound(packet, durable, onFailure))
+            : Outgoing.TryWrite(new Outbound(packet, null, null));
         if (outcome == QueueWrite.Refused) publish?.Release();
         if (outcome != QueueWrite.StartWriter) return outcome == QueueWrite.Queued;
         // Inside a read loop's batch the writer starts at the batch's end, on that thread (DeferredWrites).

@@ -11,7 +11,8 @@ namespace Gatehouse.Transport.Sockets;
 /// descriptor handle and reader (it derives from <see cref="SocketInput"/>) and its own writer
 /// (<see cref="IConnectionOutput"/>): one object per connection where a pipe has three.
 /// </summary>
-internal sealed partial class SocketConnection : SocketInput, IDuplexPipe, IConnectionOutput, IReadinessTarget, IConnectionThread
+internal sealed partial class SocketConnection : SocketInput, IDuplexPipe, IConnectionOutput, IReadinessTarget, IConnectionThread,
+    IReceiveAcknowledgement
 {
     private readonly SocketListener _listener;
     // The loop watching the socket, by its index (ReadinessLoop.At): 2 bytes in the connection's spare ones, not 8.
@@ -46,6 +47,8 @@ internal sealed partial class SocketConnection : SocketInput, IDuplexPipe, IConn
 
     /// <summary>The connection's thread is the loop watching its socket.</summary>
     public void Post(IThreadPoolWorkItem work) => ReadinessLoop.At(_loopIndex).Post(work);
+
+    public void AcknowledgeReceivedNow() => SocketDescriptor.AcknowledgeNow(this);
 
     /// <summary>The writer found the socket's buffer full: from now on writability is reported too.</summary>
     internal void WatchWritable() => ReadinessLoop.At(_loopIndex).WatchWritable(this, _registration);

@@ -60,8 +60,25 @@ internal static unsafe partial class SocketDescriptor
     /// </summary>
     public static void ShutdownSend(SafeHandle connection) => _ = Shutdown(connection, ShutWr);
 
+    /// <summary>
+    /// setsockopt(TCP_QUICKACK, 1): acknowledges what was received now if the acknowledgement was being held back for a
+    /// reply, and leaves delayed-ACK mode until the kernel sees request-reply traffic again. Best effort: a failure
+    /// (the socket already closed) changes nothing that matters.
+    /// </summary>
+    public static void AcknowledgeNow(SafeHandle connection)
+    {
+        var on = 1;
+        _ = SetSockOpt(connection, IpProtoTcp, TcpQuickAck, &on, sizeof(int));
+    }
+
     /// <summary>close(2): on Linux the descriptor is released even when close reports an error (EINTR, EIO), so it is never retried.</summary>
     public static void Close(int descriptor) => _ = CloseDescriptor(descriptor);
+
+    private const int IpProtoTcp = 6;
+    private const int TcpQuickAck = 12;
+
+    [LibraryImport("libc", EntryPoint = "setsockopt", SetLastError = true)]
+    private static partial int SetSockOpt(SafeHandle fd, int level, int name, void* value, int length);
 
     [LibraryImport("libc", EntryPoint = "accept4", SetLastError = true)]
     private static partial int Accept4(SafeSocketHandle listener, byte* address, int* addressLength, int flags);
