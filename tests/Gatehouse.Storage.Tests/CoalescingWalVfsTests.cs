@@ -1,5 +1,6 @@
 using Gatehouse.Storage.Embedded;
 using Microsoft.Data.Sqlite;
+using static Gatehouse.Storage.Tests.SqlCommands;
 
 namespace Gatehouse.Storage.Tests;
 
@@ -208,27 +209,6 @@ public sealed class CoalescingWalVfsTests : IDisposable
         var bytes = new byte[length];
         random.NextBytes(bytes);
         return bytes;
-    }
-
-    private static void Execute(SqliteConnection connection, string sql)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
-    }
-
-    private static long Scalar(SqliteConnection connection, string sql)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return (long)command.ExecuteScalar()!;
-    }
-
-    private static string Text(SqliteConnection connection, string sql)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return (string)command.ExecuteScalar()!;
     }
 
     /// <summary>Write system calls this thread has made (Linux per-thread I/O accounting).</summary>

@@ -4,6 +4,7 @@ using Gatehouse.Storage.Embedded;
 using Microsoft.Data.Sqlite;
 
 using static Gatehouse.Storage.Tests.SqliteTestRecords;
+using static Gatehouse.Storage.Tests.SqlCommands;
 
 namespace Gatehouse.Storage.Tests;
 
@@ -127,14 +128,14 @@ public sealed class SqliteBrokerStoreTests : IDisposable
     public async Task Unknown_format_version_stops_opening_with_a_clear_message()
     {
         await (SqliteBrokerStore.Open(Options())).DisposeAsync();
-        Execute(_directory.Sub("gatehouse.db"), "UPDATE meta SET value = 99 WHERE key = 'format_version'");
+        ExecuteOnFile(_directory.Sub("gatehouse.db"), "UPDATE meta SET value = 99 WHERE key = 'format_version'");
 
         var e = Assert.Throws<StoreFormatException>(() => SqliteBrokerStore.Open(Options()));
         Assert.Contains("gatehouse.db", e.Message, StringComparison.Ordinal);
         Assert.Contains("format version 99", e.Message, StringComparison.Ordinal);
         Assert.DoesNotContain('\n', e.Message);
         // Nothing was recreated.
-        Execute(_directory.Sub("gatehouse.db"), "SELECT 1 FROM meta WHERE value = 99");
+        ExecuteOnFile(_directory.Sub("gatehouse.db"), "SELECT 1 FROM meta WHERE value = 99");
     }
 
     [Theory]
@@ -143,12 +144,12 @@ public sealed class SqliteBrokerStoreTests : IDisposable
     public async Task A_version_this_build_neither_reads_nor_migrates_is_refused_and_left_as_it_is(int version)
     {
         await (SqliteBrokerStore.Open(Options())).DisposeAsync();
-        Execute(_directory.Sub("gatehouse.db"), $"UPDATE meta SET value = {version} WHERE key = 'format_version'");
+        ExecuteOnFile(_directory.Sub("gatehouse.db"), $"UPDATE meta SET value = {version} WHERE key = 'format_version'");
 
         var e = Assert.Throws<StoreFormatException>(() => SqliteBrokerStore.Open(Options()));
         Assert.Contains($"format version {version} is not supported (this build reads versions 1 to 3)", e.Message, StringComparison.Ordinal);
         Assert.Contains(e.Message, Assert.Single(SqliteStoreMaintenance.Check(_directory.Path)), StringComparison.Ordinal);
-        Execute(_directory.Sub("gatehouse.db"), $"SELECT 1 FROM meta WHERE value = {version}");
+        ExecuteOnFile(_directory.Sub("gatehouse.db"), $"SELECT 1 FROM meta WHERE value = {version}");
     }
 
     [Fact]
@@ -163,7 +164,7 @@ public sealed class SqliteBrokerStoreTests : IDisposable
         Assert.Empty(SqliteStoreMaintenance.Check(_directory.Path));
 
         // Version 1's insert trigger left in a newer file would count every delivery twice.
-        Execute(_directory.Sub("gatehouse.db"), """
+        ExecuteOnFile(_directory.Sub("gatehouse.db"), """
             CREATE TRIGGER deliveries_added AFTER INSERT ON deliveries BEGIN
                 UPDATE messages SET refs = refs + 1 WHERE id = new.message_id;
             END;
@@ -179,7 +180,7 @@ public sealed class SqliteBrokerStoreTests : IDisposable
     [Fact]
     public void A_foreign_SQLite_database_is_not_taken_over()
     {
-        Execute(_directory.Sub("gatehouse.db"), "CREATE TABLE other (x); INSERT INTO other VALUES (1)");
+        ExecuteOnFile(_directory.Sub("gatehouse.db"), "CREATE TABLE other (x); INSERT INTO other VALUES (1)");
         var e = Assert.Throws<StoreFormatException>(() => SqliteBrokerStore.Open(Options()));
         Assert.Contains("not a Gatehouse store", e.Message, StringComparison.Ordinal);
     }
@@ -366,24 +367,10 @@ public sealed class SqliteBrokerStoreTests : IDisposable
         return copy;
     }
 
-    private static void Execute(string path, string sql)
+    private static void ExecuteOnFile(string path, string sql)
     {
         using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
         connection.Open();
         Execute(connection, sql);
-    }
-
-    private static void Execute(SqliteConnection connection, string sql)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
-    }
-
-    private static long Scalar(SqliteConnection connection, string sql)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return (long)command.ExecuteScalar()!;
     }
 }
